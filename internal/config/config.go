@@ -77,14 +77,14 @@ type Upstream struct {
 	Username     string   `yaml:"username"`
 	Password     string   `yaml:"password"`
 	PasswordFile string   `yaml:"passwordFile"`
-	Timeout      Duration `yaml:"timeout"`      // per request until response headers; default 30s
-	DialTimeout  Duration `yaml:"dialTimeout"`  // default 10s
-	BlobTimeout  Duration `yaml:"blobTimeout"`  // a whole blob download; default 1h
-	MaxInFlight  int      `yaml:"maxInFlight"`  // concurrent upstream requests; 0 = unlimited
-	Allow        []string `yaml:"allow"`        // glob patterns of repositories; empty allows all
-	Deny         []string `yaml:"deny"`         // glob patterns of repositories refused
-	DenyMessage  string   `yaml:"denyMessage"`  // message of the DENIED error
-	MaxBlobSize  Size     `yaml:"maxBlobSize"`  // 0 = unlimited
+	Timeout      Duration `yaml:"timeout"`     // per request until response headers; default 30s
+	DialTimeout  Duration `yaml:"dialTimeout"` // default 10s
+	BlobTimeout  Duration `yaml:"blobTimeout"` // a whole blob download; default 1h
+	MaxInFlight  int      `yaml:"maxInFlight"` // concurrent upstream requests; 0 = unlimited
+	Allow        []string `yaml:"allow"`       // glob patterns of repositories; empty allows all
+	Deny         []string `yaml:"deny"`        // glob patterns of repositories refused
+	DenyMessage  string   `yaml:"denyMessage"` // message of the DENIED error
+	MaxBlobSize  Size     `yaml:"maxBlobSize"` // 0 = unlimited
 }
 
 // IsImplicit reports whether the upstream takes part in implicit search.
