@@ -23,6 +23,11 @@ type Config struct {
 	Coordination Coordination `yaml:"coordination"`
 	Prefetch     []Prefetch   `yaml:"prefetch"`
 	Server       Server       `yaml:"server"`
+
+	// Where the values came from, for error messages: the file Load read
+	// and the line of each key path ("upstreams[2].endpoint"). Set by Parse.
+	file  string
+	lines map[string]int
 }
 
 // Storage says where content and metadata live.

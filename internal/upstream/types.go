@@ -1,6 +1,3 @@
-// Package upstream is regmirror's client for the registries it mirrors: the
-// pull side of the distribution API, with token auth, a shared token cache,
-// safe redirects and per-upstream timeouts.
 package upstream
 
 import (
@@ -18,6 +15,14 @@ import (
 // ErrRedirectRefused: an upstream redirected a blob or token request to an
 // address the mirror must not contact.
 var ErrRedirectRefused = errors.New("redirect to a forbidden address refused")
+
+// ErrManifestTooLarge: an upstream manifest (or referrers index, or tag list)
+// is bigger than the mirror reads.
+var ErrManifestTooLarge = errors.New("upstream body too large")
+
+// ErrDigestMismatch: an upstream manifest's bytes do not match the digest it
+// was asked for or announced in Docker-Content-Digest.
+var ErrDigestMismatch = errors.New("upstream content does not match its digest")
 
 // Error is a failed upstream exchange: the upstream answered with a status
 // that is not success, or could not be reached (StatusCode 0).
@@ -45,6 +50,7 @@ func (e *Error) Error() string {
 	return s
 }
 
+// Unwrap returns the transport error, if any.
 func (e *Error) Unwrap() error { return e.Err }
 
 // NotFound reports whether the upstream definitely said "no such thing":

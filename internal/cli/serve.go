@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/regmirror/regmirror/internal/serve"
+)
+
+func newServe() *cobra.Command {
+	var cf configFlags
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the mirror",
+		Long: "Run the mirror. Without --config it listens on :5000, caches in ./data and mirrors\n" +
+			"docker.io, gcr.io, registry.k8s.io (alias k8s.gcr.io), quay.io, ghcr.io and mcr.microsoft.com.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := cf.load()
+			if err != nil {
+				return err
+			}
+			if listen != "" {
+				cfg.Listen = listen
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
+			app, err := serve.Build(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			return app.Run(cmd.Context())
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().StringVarP(&listen, "listen", "l", "", "listen address (overrides listen), e.g. :5000 or 127.0.0.1:5000")
+	return cmd
+}
+
+func newVersion() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := cmd.OutOrStdout().Write([]byte("regmirror " + serve.Version + "\n"))
+			return err
+		},
+	}
+}

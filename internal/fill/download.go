@@ -1,0 +1,158 @@
+package fill
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// chunkSize is how much is written to the file before followers are woken.
+// Small enough for a quick first byte, large enough to keep wake-ups rare.
+const chunkSize = 256 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// run performs the download: open upstream, write to a temporary file while
+// hashing, resume once on a broken transfer when the upstream serves ranges,
+// verify, commit, and publish the outcome.
+func (f *Fill) run(open OpenFunc, commit CommitFunc) {
+	m := f.m
+	ctx, cancel := context.WithTimeout(context.Background(), m.opts.Timeout)
+	defer cancel()
+
+	err := f.download(ctx, cancel, open)
+	if err == nil {
+		err = commit(ctx, f.digest, f.written, f.file.Name())
+		if err != nil {
+			err = f.errorf("commit: %w", err)
+		}
+	}
+	if err != nil && f.file != nil {
+		os.Remove(f.file.Name())
+	}
+	if err != nil {
+		m.opts.Logger.Warn("blob download failed", "digest", f.digest, "written", f.written, "err", err)
+	}
+
+	// Leave the map before waking followers: a request that arrives after
+	// this point finds the committed object in the store (or starts afresh).
+	m.mu.Lock()
+	delete(m.fills, f.digest)
+	m.mu.Unlock()
+	m.active.Add(-1)
+
+	select {
+	case <-f.ready:
+	default:
+		f.mu.Lock()
+		f.err = err
+		f.mu.Unlock()
+		close(f.ready)
+	}
+	f.finish(err)
+	f.Release()
+}
+
+func (f *Fill) download(ctx context.Context, cancel context.CancelFunc, open OpenFunc) error {
+	body, err := open(ctx, 0)
+	if err != nil {
+		return err
+	}
+	file, err := os.CreateTemp(f.m.opts.Dir, "fill-*")
+	if err != nil {
+		body.R.Close()
+		return f.errorf("create temporary file: %w", err)
+	}
+	f.mu.Lock()
+	f.file = file
+	f.size = body.Size
+	f.mu.Unlock()
+	close(f.ready)
+
+	// A watchdog fails the transfer when no byte arrives for IdleTimeout.
+	var stalled bool
+	var smu sync.Mutex
+	watchdog := time.AfterFunc(f.m.opts.IdleTimeout, func() {
+		smu.Lock()
+		stalled = true
+		smu.Unlock()
+		cancel()
+	})
+	defer watchdog.Stop()
+
+	hasher := f.digest.Algorithm().Hash()
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	resumed := false
+	for {
+		n, rerr := io.ReadFull(body.R, buf)
+		if n > 0 {
+			watchdog.Reset(f.m.opts.IdleTimeout)
+			if f.size >= 0 && f.written+int64(n) > f.size {
+				body.R.Close()
+				return f.errorf("upstream sent more than %d bytes: %w", f.size, ErrDigestMismatch)
+			}
+			if _, werr := file.Write(buf[:n]); werr != nil {
+				body.R.Close()
+				return f.errorf("write: %w", werr)
+			}
+			hasher.Write(buf[:n])
+			f.progress(int64(n))
+		}
+		if rerr == nil {
+			continue
+		}
+		body.R.Close()
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			if f.size < 0 || f.written == f.size {
+				break
+			}
+			rerr = io.ErrUnexpectedEOF
+		}
+		smu.Lock()
+		isStall := stalled
+		smu.Unlock()
+		if isStall {
+			return f.errorf("after %d bytes: %w", f.written, ErrStalled)
+		}
+		// A broken transfer: resume once from where it stopped, if we can.
+		if resumed || !body.Resumable || f.written == 0 || ctx.Err() != nil {
+			return f.errorf("after %d bytes: %w", f.written, rerr)
+		}
+		resumed = true
+		f.m.opts.Logger.Info("resuming broken blob download", "digest", f.digest, "offset", f.written, "err", rerr)
+		next, err := open(ctx, f.written)
+		if err != nil {
+			return f.errorf("resume at %d: %w", f.written, err)
+		}
+		if next.Offset != f.written {
+			next.R.Close()
+			return f.errorf("resume at %d: upstream answered from offset %d", f.written, next.Offset)
+		}
+		body = next
+	}
+
+	if f.size >= 0 && f.written != f.size {
+		return f.errorf("got %d of %d bytes: %w", f.written, f.size, ErrDigestMismatch)
+	}
+	sum := hasher.Sum(nil)
+	if f.digest.Algorithm().Encode(sum) != f.digest.Encoded() {
+		return f.errorf("%w", ErrDigestMismatch)
+	}
+	if err := file.Sync(); err != nil {
+		return f.errorf("sync: %w", err)
+	}
+	f.mu.Lock()
+	if f.size < 0 {
+		f.size = f.written
+	}
+	f.mu.Unlock()
+	return nil
+}
+
+// IsDigestMismatch reports whether err is a verification failure.
+func IsDigestMismatch(err error) bool { return errors.Is(err, ErrDigestMismatch) }

@@ -1,0 +1,60 @@
+package glob
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzCompile checks that any pattern either fails with ErrInvalid or
+// compiles into a Pattern that matches its own literal text when it has no
+// wildcard, and never panics when matching.
+func FuzzCompile(f *testing.F) {
+	for _, s := range []string{"library/*", "a/**", "**/x", "a?c", "***", "", "a b", "(a|b)+"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, pattern string) {
+		p, err := Compile(pattern)
+		if err != nil {
+			return
+		}
+		if p.String() != pattern {
+			t.Fatalf("String() = %q, want %q", p.String(), pattern)
+		}
+		if !strings.ContainsAny(pattern, "*?") && !p.Match(pattern) {
+			t.Fatalf("literal pattern %q does not match itself", pattern)
+		}
+		// A pattern whose wildcards are replaced by a plain byte matches
+		// that text, since no wildcard here needs '/'.
+		filled := strings.NewReplacer("**", "x", "*", "x", "?", "x").Replace(pattern)
+		if !p.Match(filled) {
+			t.Fatalf("%q does not match %q", pattern, filled)
+		}
+		p.Match("")
+		p.Match("a/b/c")
+	})
+}
+
+// FuzzMatch cross-checks Match against the regular-expression reference.
+func FuzzMatch(f *testing.F) {
+	f.Add("a/**", "a/b/c")
+	f.Add("*/*", "library/nginx")
+	f.Add("a?c", "a/c")
+	f.Add("**/x", "x")
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		if !utf8.ValidString(pattern) {
+			return // the reference works on runes, Match on bytes
+		}
+		p, err := Compile(pattern)
+		if err != nil {
+			return
+		}
+		if !utf8.ValidString(name) {
+			p.Match(name)
+			return
+		}
+		if got, want := p.Match(name), reference(pattern).MatchString(name); got != want {
+			t.Fatalf("Compile(%q).Match(%q) = %v, reference says %v", pattern, name, got, want)
+		}
+	})
+}
