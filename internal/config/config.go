@@ -46,14 +46,15 @@ type Storage struct {
 
 // S3 configures the S3-compatible backend.
 type S3 struct {
-	Endpoint  string `yaml:"endpoint"`
-	Bucket    string `yaml:"bucket"`
+	Endpoint  string `yaml:"endpoint"` // host[:port] of the service; required with driver s3
+	Bucket    string `yaml:"bucket"`   // required with driver s3
 	Region    string `yaml:"region"`
 	AccessKey string `yaml:"accessKey"`
+	// SecretKey; when empty, REGMIRROR_S3_SECRET_KEY is used (ResolveSecretKey).
 	SecretKey string `yaml:"secretKey"`
-	Insecure  bool   `yaml:"insecure"`
-	Prefix    string `yaml:"prefix"`
-	Redirect  bool   `yaml:"redirect"`
+	Insecure  bool   `yaml:"insecure"` // plain HTTP to the endpoint
+	Prefix    string `yaml:"prefix"`   // key prefix for all objects
+	Redirect  bool   `yaml:"redirect"` // redirect blob GETs to presigned URLs
 }
 
 // Cache tunes freshness.
@@ -71,25 +72,28 @@ type Cache struct {
 	ManifestMemory Size `yaml:"manifestMemory"`
 }
 
-// Upstream is one mirrored registry.
+// Upstream is one mirrored registry. Timeouts left at zero get their
+// defaults from ApplyDefaults (Parse calls it).
 type Upstream struct {
 	// Name is the registry host as users write it ("docker.io", "gcr.io").
-	Name     string   `yaml:"name"`
-	Endpoint string   `yaml:"endpoint"`
-	Aliases  []string `yaml:"aliases"`
+	Name string `yaml:"name"`
+	// Endpoint is the absolute http(s) URL of the registry API, no path.
+	Endpoint string `yaml:"endpoint"`
+	// Aliases are other hosts meaning the same registry ("k8s.gcr.io").
+	Aliases []string `yaml:"aliases"`
 	// Implicit: searched for names without a registry prefix. Default true.
 	Implicit     *bool    `yaml:"implicit"`
 	Username     string   `yaml:"username"`
-	Password     string   `yaml:"password"`
-	PasswordFile string   `yaml:"passwordFile"`
-	Timeout      Duration `yaml:"timeout"`     // per request until response headers; default 30s
-	DialTimeout  Duration `yaml:"dialTimeout"` // default 10s
-	BlobTimeout  Duration `yaml:"blobTimeout"` // a whole blob download; default 1h
-	MaxInFlight  int      `yaml:"maxInFlight"` // concurrent upstream requests; 0 = unlimited
-	Allow        []string `yaml:"allow"`       // glob patterns of repositories; empty allows all
-	Deny         []string `yaml:"deny"`        // glob patterns of repositories refused
-	DenyMessage  string   `yaml:"denyMessage"` // message of the DENIED error
-	MaxBlobSize  Size     `yaml:"maxBlobSize"` // 0 = unlimited
+	Password     string   `yaml:"password"`     // exclusive with PasswordFile
+	PasswordFile string   `yaml:"passwordFile"` // read by ResolvePassword
+	Timeout      Duration `yaml:"timeout"`      // per request until response headers; default 30s
+	DialTimeout  Duration `yaml:"dialTimeout"`  // default 10s
+	BlobTimeout  Duration `yaml:"blobTimeout"`  // a whole blob download; default 1h
+	MaxInFlight  int      `yaml:"maxInFlight"`  // concurrent upstream requests; 0 = unlimited
+	Allow        []string `yaml:"allow"`        // glob patterns of repositories; empty allows all
+	Deny         []string `yaml:"deny"`         // glob patterns of repositories refused
+	DenyMessage  string   `yaml:"denyMessage"`  // message of the DENIED error
+	MaxBlobSize  Size     `yaml:"maxBlobSize"`  // 0 = unlimited
 }
 
 // IsImplicit reports whether the upstream takes part in implicit search.
@@ -97,8 +101,8 @@ func (u Upstream) IsImplicit() bool { return u.Implicit == nil || *u.Implicit }
 
 // Route pins names matching a glob to an upstream.
 type Route struct {
-	Match    string `yaml:"match"`
-	Upstream string `yaml:"upstream"`
+	Match    string `yaml:"match"`    // glob (package glob) against the name as requested
+	Upstream string `yaml:"upstream"` // a configured upstream name or alias
 }
 
 // Log configures logging.

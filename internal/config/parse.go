@@ -77,7 +77,7 @@ func parse(data []byte, file string) (*Config, error) {
 		return nil, syntaxError(err, file)
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) && !isEmptyDoc(&extra) {
 		return nil, &Error{File: file, Line: extra.Line, Msg: "only one YAML document is allowed"}
 	}
 	w := &walker{file: file, lines: map[string]int{}, byLine: map[int]string{}, values: map[int]string{}}
@@ -259,6 +259,12 @@ func isInt(t reflect.Type) bool {
 		return t != reflect.TypeFor[Size]() && t != reflect.TypeFor[Duration]()
 	}
 	return false
+}
+
+// isEmptyDoc reports whether n is a document with nothing in it (a
+// trailing "---").
+func isEmptyDoc(n *yaml.Node) bool {
+	return n.Kind == yaml.DocumentNode && (len(n.Content) == 0 || isNull(n.Content[0]))
 }
 
 func isNull(n *yaml.Node) bool {

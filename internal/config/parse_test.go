@@ -12,7 +12,7 @@ import (
 
 func TestParseEmptyIsDefault(t *testing.T) {
 	t.Parallel()
-	for _, in := range []string{"", "# only a comment\n", "---\n", "~\n", "{}\n"} {
+	for _, in := range []string{"", "# only a comment\n", "---\n", "~\n", "{}\n", "---\n---\n"} {
 		cfg, err := Parse([]byte(in))
 		if err != nil {
 			t.Fatalf("Parse(%q): %v", in, err)

@@ -62,7 +62,9 @@ func TestValidate(t *testing.T) {
 		{"lowWater NaN", func(c *Config) { c.Storage.LowWater = math.NaN() }, "storage.lowWater"},
 		{"driver", func(c *Config) { c.Storage.Driver = "gcs" }, "storage.driver: \"gcs\" is not one of filesystem, s3"},
 		{"s3 missing", func(c *Config) { c.Storage.Driver = "s3" }, "storage.s3.endpoint: required with driver s3"},
-		{"s3 ok", func(c *Config) { c.Storage.Driver, c.Storage.S3.Endpoint, c.Storage.S3.Bucket = "s3", "127.0.0.1:9000", "b" }, ""},
+		{"s3 ok", func(c *Config) {
+			c.Storage.Driver, c.Storage.S3.Endpoint, c.Storage.S3.Bucket = "s3", "127.0.0.1:9000", "b"
+		}, ""},
 		{"empty path", func(c *Config) { c.Storage.Path = "" }, "storage.path: must not be empty"},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, "log.format: \"xml\" is not one of text, json"},
 		{"log level", func(c *Config) { c.Log.Level = "loud" }, "log.level: \"loud\" is not one of debug, info, warn, error"},
@@ -74,7 +76,9 @@ func TestValidate(t *testing.T) {
 		{"negative rate", func(c *Config) { c.Limits.RequestsPerSecond = -1 }, "limits.requestsPerSecond: must be a number >= 0"},
 		{"redis url", func(c *Config) { c.Coordination.Redis = "localhost:6379" }, "coordination.redis: want a redis://host:port/db URL"},
 		{"redis ok", func(c *Config) { c.Coordination.Redis = "redis://127.0.0.1:6379/0" }, ""},
-		{"prefetch", func(c *Config) { c.Prefetch = []Prefetch{{Image: "nginx:1", Platforms: []string{"linux/amd64", "linux"}}} }, "prefetch[0].platforms[1]: \"linux\" is not os/arch[/variant]"},
+		{"prefetch", func(c *Config) {
+			c.Prefetch = []Prefetch{{Image: "nginx:1", Platforms: []string{"linux/amd64", "linux"}}}
+		}, "prefetch[0].platforms[1]: \"linux\" is not os/arch[/variant]"},
 		{"prefetch no image", func(c *Config) { c.Prefetch = []Prefetch{{}} }, "prefetch[0].image: must not be empty"},
 		{"empty token", func(c *Config) { c.Auth.Tokens = []string{" "} }, "auth.tokens[0]: must not be empty"},
 	}

@@ -53,8 +53,12 @@ func FuzzMatch(f *testing.F) {
 			p.Match(name)
 			return
 		}
-		if got, want := p.Match(name), reference(pattern).MatchString(name); got != want {
+		want := reference(pattern).MatchString(name)
+		if got := p.Match(name); got != want {
 			t.Fatalf("Compile(%q).Match(%q) = %v, reference says %v", pattern, name, got, want)
+		}
+		if got := p.run(name); got != want { // the general automaton too
+			t.Fatalf("Compile(%q).run(%q) = %v, reference says %v", pattern, name, got, want)
 		}
 	})
 }

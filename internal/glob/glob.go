@@ -3,9 +3,9 @@
 //
 // The syntax is deliberately small:
 //
-//	*    any run of characters within one path segment (never '/')
-//	**   any run of characters, '/' included (possibly empty)
-//	?    exactly one character that is not '/'
+//   - "*" matches any run of characters within one path segment (never '/');
+//   - "**" matches any run of characters, '/' included (possibly empty);
+//   - "?" matches exactly one character that is not '/'.
 //
 // Every other character stands for itself; there is no escaping, no
 // character classes and no alternation, so a pattern can never be read as a
@@ -16,7 +16,9 @@
 //
 // Matching simulates the pattern as a small automaton over the name, so it
 // takes time proportional to len(pattern)·len(name) whatever the input:
-// there is no backtracking to exploit.
+// there is no backtracking to exploit. Patterns of fewer than 64 atoms (all
+// realistic ones) run it bit-parallel, one word operation per byte of the
+// name, at the cost of 4 KiB of tables per compiled pattern.
 package glob
 
 import (

@@ -8,7 +8,10 @@
 //
 // One registry handler (the storage) is served twice: a seed server with no
 // auth that tests push fixtures to (SeedURL), and a public server that the
-// code under test talks to (URL). Counts only sees the public server. The
+// code under test talks to (URL). Counts only sees the public server, and
+// counts requests on arrival (a 401 counts as well as its retry). Blob GETs
+// on the public server honour any Range (ggcr's own registry refuses
+// open-ended ones). The
 // token realm is on the public server's own host:port, so clients that refuse
 // private realms on other hosts still accept it.
 package registrytest

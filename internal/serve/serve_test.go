@@ -195,3 +195,29 @@ func deleteTag(t *testing.T, up *registrytest.Upstream, repo, tag string) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func decodeJSON(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+func remoteImage(e *env, ref string) (v1.Image, error) {
+	return remote.Image(e.ref(ref))
+}
+
+// readLayers reads (and so verifies) every layer of img.
+func readLayers(img v1.Image) error {
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, rc)
+		if cerr := rc.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

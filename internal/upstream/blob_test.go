@@ -89,10 +89,7 @@ func TestGetBlobRedirectDropsAuthorization(t *testing.T) {
 		cdnAuth.Store(r.Header.Get("Authorization"))
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(blob))
 	}))
-	u := registrytest.New(t, registrytest.WithBearerAuth(), registrytest.WithHandlerWrap(func(next http.Handler) http.Handler {
-		// Inside the bearer front: only authorised requests get redirected.
-		return next
-	}), onAuthorizedBlob(func(w http.ResponseWriter, r *http.Request) {
+	u := registrytest.New(t, registrytest.WithBearerAuth(), onAuthorizedBlob(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, cdn.URL+"/cdn"+r.URL.Path+"?sig=secret", http.StatusTemporaryRedirect)
 	}))
 	d, want := pushLayer(t, u, "a/b")

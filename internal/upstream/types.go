@@ -36,9 +36,12 @@ type Error struct {
 	// Anonymous: the request carried no configured credentials (used to
 	// judge a 401/403 as "name does not exist" during implicit search).
 	Anonymous bool
-	Err       error // transport error when StatusCode is 0
+	// Err is the transport error when StatusCode is 0; it may also be set
+	// with a status, when a token endpoint refused (oras's error).
+	Err error
 }
 
+// Error describes the exchange and its outcome (never credentials).
 func (e *Error) Error() string {
 	if e.StatusCode == 0 {
 		return fmt.Sprintf("upstream %s: %s %s: %v", e.Upstream, e.Method, e.URL, e.Err)

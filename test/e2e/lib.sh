@@ -398,3 +398,62 @@ http_status() {
   shift
   curl -s -o /dev/null -w '%{http_code}' --max-time 30 "$@" "$url"
 }
+
+# start_routing_upstreams: the four stand-ins docker.sh and containerd.sh
+# share, seeded, with their addresses and digests in globals:
+#
+#   docker.io        $UP_HUB (reqproxy: counts, faults) -> tokenserver -> registry
+#                    anonymous pull tokens; coreos/* denied to anonymous callers,
+#                    so it answers 401 there, as Docker Hub does for unknown names
+#                      library/nginx:latest          $D_NGINX     (docker list)
+#                      prometheus/prometheus:latest  $D_PROM_HUB  (docker list)
+#   gcr.io           $UP_GCR   distroless/static:latest  $D_STATIC  (OCI)
+#   registry.k8s.io  $UP_K8S   pause:3.9 $D_PAUSE, coredns/coredns:v1.11.1 $D_COREDNS (OCI)
+#   quay.io          $UP_QUAY  prometheus/prometheus:latest $D_PROM_QUAY (OCI, other bytes)
+#                              coreos/etcd:v3.5.0 $D_ETCD (only here)
+#
+# write_routing_config FILE LISTEN then writes a mirror config with the four,
+# in that order (the implicit search order).
+start_routing_upstreams() {
+  alloc_port; UP_HUB=127.0.0.1:$PORT
+  alloc_port; HUB_FRONT=127.0.0.1:$PORT
+  alloc_port; HUB_BACK=127.0.0.1:$PORT
+  alloc_port; UP_GCR=127.0.0.1:$PORT
+  alloc_port; UP_K8S=127.0.0.1:$PORT
+  alloc_port; UP_QUAY=127.0.0.1:$PORT
+  TOKEN_REALM=$UP_HUB start_token_registry hub "$HUB_FRONT" "$HUB_BACK" -users seed:seedpw -deny coreos/ || return 1
+  start_reqproxy hub-rp "$UP_HUB" "http://$HUB_FRONT" || return 1
+  start_registry gcr "$UP_GCR" || return 1
+  start_registry k8s "$UP_K8S" || return 1
+  start_registry quay "$UP_QUAY" || return 1
+  crane auth login "$UP_HUB" -u seed -p seedpw >/dev/null 2>&1 || return 1
+  D_NGINX=$(seed_image "$UP_HUB" library/nginx:latest docker) &&
+    D_PROM_HUB=$(seed_image "$UP_HUB" prometheus/prometheus:latest docker docker.io/prometheus/prometheus:latest) &&
+    D_STATIC=$(seed_image "$UP_GCR" distroless/static:latest oci gcr.io/distroless/static:latest) &&
+    D_PAUSE=$(seed_image "$UP_K8S" pause:3.9 oci registry.k8s.io/pause:3.9) &&
+    D_COREDNS=$(seed_image "$UP_K8S" coredns/coredns:v1.11.1 oci registry.k8s.io/coredns/coredns:v1.11.1) &&
+    D_PROM_QUAY=$(seed_image "$UP_QUAY" prometheus/prometheus:latest oci quay.io/prometheus/prometheus:latest) &&
+    D_ETCD=$(seed_image "$UP_QUAY" coreos/etcd:v3.5.0 oci quay.io/coreos/etcd:v3.5.0) || return 1
+  [ "$D_PROM_HUB" != "$D_PROM_QUAY" ] || { log "prometheus digests should differ"; return 1; }
+  reset_counts "$UP_HUB"
+}
+
+write_routing_config() {
+  write_mirror_config "$1" "$2" 10m 1m \
+    "docker.io=http://$UP_HUB=index.docker.io,registry-1.docker.io" \
+    "gcr.io=http://$UP_GCR" \
+    "registry.k8s.io=http://$UP_K8S=k8s.gcr.io" \
+    "quay.io=http://$UP_QUAY"
+}
+
+# mirror_upstream URL_PATH: the X-Mirror-Upstream header of a HEAD on the mirror.
+mirror_upstream() {
+  curl -sI --max-time 30 "http://$MIRROR$1" | tr -d '\r' | sed -n 's/^[Xx]-[Mm]irror-[Uu]pstream: *//p'
+}
+
+# oci_error URL: "STATUS CODE" of a GET, CODE from the OCI error body.
+oci_error() {
+  local body
+  body=$(curl -s --max-time 30 -w '\n%{http_code}' "$1")
+  printf '%s %s\n' "${body##*$'\n'}" "$(jq -r '.errors[0].code // "-"' <<<"${body%$'\n'*}" 2>/dev/null || echo -)"
+}
