@@ -66,7 +66,6 @@ stage_unit() {
   go test "${flags[@]}" ./... 2>&1 | tee "$LOGS/unit.log"
   rc=${PIPESTATUS[0]}
   pass=$(grep -cE '^ok[[:space:]]' "$LOGS/unit.log")
-  fail=$(grep -cE '^(FAIL|---)?[[:space:]]*FAIL[[:space:]]+[^[:space:]]+[[:space:]]' "$LOGS/unit.log")
   fail=$(grep -cE '^FAIL[[:space:]]+[^[:space:]]+' "$LOGS/unit.log")
   if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; fi
   tally "unit (packages)" "$pass" "$fail" $((SECONDS - t0))
