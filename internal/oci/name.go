@@ -22,9 +22,8 @@ const (
 // The first component may also be a registry host with a port
 // ("127.0.0.1:5000", "localhost:5000"), since explicit routing puts it there.
 var (
-	componentRe = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$`)
-	hostRe      = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]{1,5})?$`)
-	tagRe       = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+	hostRe = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]{1,5})?$`)
+	tagRe  = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
 )
 
 // ValidName reports whether name is a valid repository name as it appears in
@@ -36,7 +35,7 @@ func ValidName(name string) bool {
 	}
 	parts := strings.Split(name, "/")
 	for i, p := range parts {
-		if componentRe.MatchString(p) {
+		if validComponent(p) {
 			continue
 		}
 		if i == 0 && len(parts) > 1 && hostRe.MatchString(p) {
@@ -53,8 +52,51 @@ func ValidRepository(repo string) bool {
 	if repo == "" || len(repo) > MaxNameLength {
 		return false
 	}
-	for _, p := range strings.Split(repo, "/") {
-		if !componentRe.MatchString(p) {
+	for p := range strings.SplitSeq(repo, "/") {
+		if !validComponent(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// validComponent matches one path component of the spec's grammar,
+// [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*, without a regexp: it is on the hot path
+// of every request.
+func validComponent(p string) bool {
+	if p == "" {
+		return false
+	}
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+	if !alnum(p[0]) || !alnum(p[len(p)-1]) {
+		return false
+	}
+	for i := 1; i < len(p); i++ {
+		c := p[i]
+		if alnum(c) {
+			continue
+		}
+		// A separator: '.', '_' or '__', or a run of '-'.
+		switch c {
+		case '.':
+			if !alnum(p[i+1]) {
+				return false
+			}
+		case '_':
+			if p[i+1] == '_' {
+				i++
+			}
+			if !alnum(p[i+1]) {
+				return false
+			}
+		case '-':
+			for p[i+1] == '-' {
+				i++
+			}
+			if !alnum(p[i+1]) {
+				return false
+			}
+		default:
 			return false
 		}
 	}

@@ -82,8 +82,8 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		e := recover()
 		status := fmt.Sprint(rec.status)
-		if e != nil {
-			status = "aborted"
+		if e != nil { // the response was cut off (a fault, or the client left)
+			status += "/aborted"
 		}
 		p.logf("%s %s %s %s status=%s bytes=%d kind=%s ms=%d fault=%q ua=%q\n",
 			start.UTC().Format("15:04:05.000"), to, r.Method, r.URL.RequestURI(), status, rec.bytes, kind,
