@@ -5,8 +5,6 @@ package cli
 
 import (
 	"io"
-	"log/slog"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -52,15 +50,4 @@ func (f *configFlags) load() (*config.Config, error) {
 		cfg.Storage.Path = f.data
 	}
 	return cfg, nil
-}
-
-// newLogger builds the logger the configuration asks for.
-func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }

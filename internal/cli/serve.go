@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/regmirror/regmirror/internal/logging"
 	"github.com/regmirror/regmirror/internal/serve"
 )
 
@@ -26,8 +27,9 @@ func newServe() *cobra.Command {
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
-			app, err := serve.Build(cmd.Context(), cfg, log)
+			log := logging.New(cmd.ErrOrStderr(), cfg.Log)
+			defer log.Close()
+			app, err := serve.Build(cmd.Context(), cfg, log.Logger)
 			if err != nil {
 				return err
 			}
