@@ -42,7 +42,7 @@ install_apt() {
   say "apt: missing ${missing[*]}; installing ${APT_PACKAGES[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+  apt-get install -y -qq "${APT_PACKAGES[@]}" >/dev/null
 }
 
 install_go_tools() {

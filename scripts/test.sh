@@ -22,9 +22,10 @@
 #   E2E="core docker"  run only these e2e scripts (default: all test/e2e/*.sh)
 #   KEEP_LOGS=1  keep the per-stage logs (kept anyway when something failed)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd)
-export PATH="$ROOT/bin:$(go env GOPATH | cut -d: -f1)/bin:$PATH"
+GOBIN_DIR="$(go env GOPATH | cut -d: -f1)/bin"
+export PATH="$ROOT/bin:$GOBIN_DIR:$PATH"
 
 STAGES=("$@")
 [ ${#STAGES[@]} -gt 0 ] || STAGES=(vet unit fuzz e2e)

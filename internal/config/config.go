@@ -70,6 +70,9 @@ type Cache struct {
 	MaxAge Duration `yaml:"maxAge"`
 	// ManifestMemory bounds the in-memory LRU of hot manifests. Default 64MiB.
 	ManifestMemory Size `yaml:"manifestMemory"`
+	// BlobIdleTimeout fails a blob download from an upstream that sends
+	// nothing for this long. Default 60s.
+	BlobIdleTimeout Duration `yaml:"blobIdleTimeout"`
 }
 
 // Upstream is one mirrored registry. Timeouts left at zero get their
@@ -94,6 +97,11 @@ type Upstream struct {
 	Deny         []string `yaml:"deny"`         // glob patterns of repositories refused
 	DenyMessage  string   `yaml:"denyMessage"`  // message of the DENIED error
 	MaxBlobSize  Size     `yaml:"maxBlobSize"`  // 0 = unlimited
+	// BreakerFailures consecutive failures (connection errors, timeouts,
+	// 5xx) open the upstream's circuit breaker for BreakerCooldown.
+	// Defaults 5 and 30s; -1 turns the breaker off.
+	BreakerFailures int      `yaml:"breakerFailures"`
+	BreakerCooldown Duration `yaml:"breakerCooldown"`
 }
 
 // IsImplicit reports whether the upstream takes part in implicit search.
@@ -161,9 +169,20 @@ type Auth struct {
 	Realm    string   `yaml:"realm"`
 }
 
-// Coordination configures shared state for multi-node deployments.
+// Coordination configures shared state for multi-node deployments
+// (docs/scale-out.md).
 type Coordination struct {
 	Redis string `yaml:"redis"` // redis://host:port/db; empty = single node
+	// Advertise is this node's base URL as the other nodes reach it, e.g.
+	// http://10.0.0.5:5000: a node streams a blob from the node that is
+	// downloading it. ${VAR} references are expanded from the environment
+	// (http://${POD_IP}:5000), and REGMIRROR_ADVERTISE overrides the value.
+	// Default: derived from listen when it names a concrete address.
+	// Resolved by AdvertiseURL.
+	Advertise string `yaml:"advertise"`
+	// Prefix is prepended to every Redis key (default "regmirror:"), so that
+	// several mirrors can share one Redis database.
+	Prefix string `yaml:"prefix"`
 }
 
 // Prefetch keeps an image warm on a schedule.
@@ -178,6 +197,10 @@ type Server struct {
 	ReadHeaderTimeout Duration `yaml:"readHeaderTimeout"` // default 10s
 	IdleTimeout       Duration `yaml:"idleTimeout"`       // default 120s
 	ShutdownTimeout   Duration `yaml:"shutdownTimeout"`   // default 30s
+	// WriteStallTimeout drops a client that accepts no byte of a response
+	// for this long (a per-write deadline, not a bound on the whole
+	// response). Default 60s.
+	WriteStallTimeout Duration `yaml:"writeStallTimeout"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("10m").

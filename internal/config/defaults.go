@@ -7,6 +7,8 @@ const (
 	DefaultUpstreamTimeout     = 30 * time.Second
 	DefaultUpstreamDialTimeout = 10 * time.Second
 	DefaultUpstreamBlobTimeout = time.Hour
+	DefaultBreakerFailures     = 5
+	DefaultBreakerCooldown     = 30 * time.Second
 )
 
 // Default returns the configuration used when no file is given: a mirror
@@ -21,9 +23,10 @@ func Default() *Config {
 			LowWater: 0.9,
 		},
 		Cache: Cache{
-			TagTTL:         Duration(10 * time.Minute),
-			NegativeTTL:    Duration(time.Minute),
-			ManifestMemory: 64 << 20,
+			TagTTL:          Duration(10 * time.Minute),
+			NegativeTTL:     Duration(time.Minute),
+			ManifestMemory:  64 << 20,
+			BlobIdleTimeout: Duration(60 * time.Second),
 		},
 		Upstreams: DefaultUpstreams(),
 		Log:       Log{Level: "info", Format: "text"},
@@ -32,6 +35,7 @@ func Default() *Config {
 			ReadHeaderTimeout: Duration(10 * time.Second),
 			IdleTimeout:       Duration(120 * time.Second),
 			ShutdownTimeout:   Duration(30 * time.Second),
+			WriteStallTimeout: Duration(60 * time.Second),
 		},
 	}
 	return c
@@ -56,7 +60,8 @@ func DefaultUpstreams() []Upstream {
 }
 
 // ApplyDefaults sets the per-upstream values left at zero to their
-// defaults: Timeout 30s, DialTimeout 10s, BlobTimeout 1h. (So a zero timeout
+// defaults: Timeout 30s, DialTimeout 10s, BlobTimeout 1h, BreakerFailures
+// 5, BreakerCooldown 30s. (So a zero timeout
 // in the file means "the default", not "no timeout".) Parse calls it for
 // every upstream; call it for upstreams built in code, e.g. from flags.
 func (u *Upstream) ApplyDefaults() {
@@ -68,5 +73,11 @@ func (u *Upstream) ApplyDefaults() {
 	}
 	if u.BlobTimeout == 0 {
 		u.BlobTimeout = Duration(DefaultUpstreamBlobTimeout)
+	}
+	if u.BreakerFailures == 0 {
+		u.BreakerFailures = DefaultBreakerFailures
+	}
+	if u.BreakerCooldown == 0 {
+		u.BreakerCooldown = Duration(DefaultBreakerCooldown)
 	}
 }

@@ -96,6 +96,7 @@ func (v *validator) top() {
 	v.nonNegative("server.readHeaderTimeout", int64(c.Server.ReadHeaderTimeout))
 	v.nonNegative("server.idleTimeout", int64(c.Server.IdleTimeout))
 	v.nonNegative("server.shutdownTimeout", int64(c.Server.ShutdownTimeout))
+	v.nonNegative("server.writeStallTimeout", int64(c.Server.WriteStallTimeout))
 }
 
 func (v *validator) storage() {
@@ -127,6 +128,7 @@ func (v *validator) cache() {
 	v.nonNegative("cache.negativeTTL", int64(c.NegativeTTL))
 	v.nonNegative("cache.maxAge", int64(c.MaxAge))
 	v.nonNegative("cache.manifestMemory", int64(c.ManifestMemory))
+	v.nonNegative("cache.blobIdleTimeout", int64(c.BlobIdleTimeout))
 }
 
 func (v *validator) upstreams() {
@@ -158,6 +160,10 @@ func (v *validator) upstreams() {
 		v.nonNegative(key+".blobTimeout", int64(u.BlobTimeout))
 		v.nonNegative(key+".maxInFlight", int64(u.MaxInFlight))
 		v.nonNegative(key+".maxBlobSize", int64(u.MaxBlobSize))
+		if u.BreakerFailures < -1 {
+			v.fail(key+".breakerFailures", "must be -1 (off) or more")
+		}
+		v.nonNegative(key+".breakerCooldown", int64(u.BreakerCooldown))
 		v.globs(key+".allow", u.Allow)
 		v.globs(key+".deny", u.Deny)
 	}
@@ -252,6 +258,7 @@ func (v *validator) misc() {
 			v.fail("coordination.redis", "want a redis://host:port/db URL")
 		}
 	}
+	v.advertise()
 	for i, p := range c.Prefetch {
 		key := fmt.Sprintf("prefetch[%d]", i)
 		if p.Image == "" {

@@ -24,13 +24,16 @@ func (f *Fill) run(open OpenFunc, commit CommitFunc) {
 	defer cancel()
 
 	err := f.download(ctx, cancel, open)
-	if err == nil {
+	uncached := f.uncached()
+	if err == nil && !uncached {
 		err = commit(ctx, f.digest, f.written, f.file.Name())
 		if err != nil {
 			err = f.errorf("commit: %w", err)
+		} else {
+			m.cachedAgain()
 		}
 	}
-	if err != nil && f.file != nil {
+	if (err != nil || uncached) && f.file != nil {
 		os.Remove(f.file.Name())
 	}
 	if err != nil {
@@ -39,9 +42,7 @@ func (f *Fill) run(open OpenFunc, commit CommitFunc) {
 
 	// Leave the map before waking followers: a request that arrives after
 	// this point finds the committed object in the store (or starts afresh).
-	m.mu.Lock()
-	delete(m.fills, f.digest)
-	m.mu.Unlock()
+	m.detach(f)
 	m.active.Add(-1)
 
 	select {
@@ -61,14 +62,20 @@ func (f *Fill) download(ctx context.Context, cancel context.CancelFunc, open Ope
 	if err != nil {
 		return err
 	}
-	file, err := os.CreateTemp(f.m.opts.Dir, "fill-*")
-	if err != nil {
-		body.R.Close()
-		return f.errorf("create temporary file: %w", err)
+	var file tempFile
+	if !f.uncached() {
+		file, err = f.m.createTemp(f.m.opts.Dir)
+		if IsNoSpace(err) {
+			f.passThrough(err)
+		} else if err != nil {
+			body.R.Close()
+			return f.errorf("create temporary file: %w", err)
+		}
 	}
 	f.mu.Lock()
 	f.file = file
 	f.size = body.Size
+	f.started = true
 	f.mu.Unlock()
 	close(f.ready)
 
@@ -96,9 +103,9 @@ func (f *Fill) download(ctx context.Context, cancel context.CancelFunc, open Ope
 				body.R.Close()
 				return f.errorf("upstream sent more than %d bytes: %w", f.size, ErrDigestMismatch)
 			}
-			if _, werr := file.Write(buf[:n]); werr != nil {
+			if werr := f.write(ctx, buf[:n], watchdog); werr != nil {
 				body.R.Close()
-				return f.errorf("write: %w", werr)
+				return werr
 			}
 			hasher.Write(buf[:n])
 			f.progress(int64(n))
@@ -143,8 +150,8 @@ func (f *Fill) download(ctx context.Context, cancel context.CancelFunc, open Ope
 	if f.digest.Algorithm().Encode(sum) != f.digest.Encoded() {
 		return f.errorf("%w", ErrDigestMismatch)
 	}
-	if err := file.Sync(); err != nil {
-		return f.errorf("sync: %w", err)
+	if err := f.sync(); err != nil {
+		return err
 	}
 	f.mu.Lock()
 	if f.size < 0 {

@@ -13,6 +13,9 @@
 // turns out wrong, followers are held back from the last byte until the
 // whole blob has been verified (a Content-Length response is only complete
 // with its last byte).
+//
+// When the disk is full, a download is passed through instead of failing:
+// see passthrough.go.
 package fill
 
 import (
@@ -21,7 +24,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +80,9 @@ type Manager struct {
 
 	active  atomic.Int64 // downloads running
 	waiters atomic.Int64 // followers attached to a running download beyond its first
+
+	disk       diskState // whether the disk is full (passthrough.go)
+	createTemp func(dir string) (tempFile, error)
 }
 
 // New returns a Manager.
@@ -91,7 +96,9 @@ func New(opts Options) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{opts: opts, fills: make(map[digest.Digest]*Fill)}
+	m := &Manager{opts: opts, fills: make(map[digest.Digest]*Fill), createTemp: createTempFile}
+	m.disk.now = time.Now
+	return m
 }
 
 // Active returns the number of downloads in progress.
@@ -105,6 +112,9 @@ func (m *Manager) Waiters() int64 { return m.waiters.Load() }
 // joined reports whether an existing download was joined. The caller must
 // Release the Fill when done with it (after its readers are closed).
 func (m *Manager) Start(d digest.Digest, open OpenFunc, commit CommitFunc) (f *Fill, joined bool) {
+	if m.DiskFull() {
+		return m.startUncached(d, open, commit), false
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if f, ok := m.fills[d]; ok {
@@ -137,7 +147,9 @@ type Fill struct {
 	ready chan struct{} // closed once the upstream answered (size known) or failed
 
 	mu      sync.Mutex
-	file    *os.File
+	file    tempFile // nil when the disk was full from the start
+	started bool     // the upstream answered and the download is under way
+	pass    passState
 	size    int64 // -1 unknown
 	written int64
 	done    bool
@@ -155,7 +167,7 @@ func (f *Fill) Ready(ctx context.Context) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.file == nil {
+	if !f.started {
 		return f.err
 	}
 	return nil
@@ -198,19 +210,21 @@ func (f *Fill) Release() {
 			}
 		}
 	}
-	if f.refs.Add(-1) == 0 {
-		f.mu.Lock()
-		if f.file != nil {
-			f.file.Close()
-		}
-		f.mu.Unlock()
+	n := f.refs.Add(-1)
+	f.mu.Lock()
+	f.pass.wake() // a pass-through download may be waiting for this holder
+	if n == 0 && f.file != nil {
+		f.file.Close()
 	}
+	f.mu.Unlock()
 }
 
 // NewReader returns a reader of bytes [off, end) of the blob, following the
 // download. end < 0 means to the end of the blob. The reader stops with ctx.
 func (f *Fill) NewReader(ctx context.Context, off, end int64) io.Reader {
-	return &reader{ctx: ctx, f: f, off: off, end: end}
+	r := &reader{ctx: ctx, f: f, off: off, end: end}
+	f.register(r)
+	return r
 }
 
 // progress publishes n more bytes to followers.
@@ -248,9 +262,19 @@ type reader struct {
 	ctx      context.Context
 	f        *Fill
 	off, end int64
+	stop     func() bool // unregisters on ctx end (passthrough.go)
+	seen     int64       // off as last published, guarded by f.mu
 }
 
+// Read implements io.Reader; it also tells a pass-through download how far
+// this reader got (passthrough.go).
 func (r *reader) Read(p []byte) (int, error) {
+	n, err := r.read(p)
+	r.f.advanced(r, err)
+	return n, err
+}
+
+func (r *reader) read(p []byte) (int, error) {
 	if r.end >= 0 && r.off >= r.end {
 		return 0, io.EOF
 	}
@@ -265,7 +289,7 @@ func (r *reader) Read(p []byte) (int, error) {
 			if r.end >= 0 {
 				n = min(n, r.end-r.off)
 			}
-			got, rerr := r.f.file.ReadAt(p[:n], r.off)
+			got, rerr := r.f.readAt(p[:n], r.off)
 			r.off += int64(got)
 			if got > 0 {
 				return got, nil

@@ -284,14 +284,16 @@ type ctxReader struct {
 
 func (c *ctxReader) Read(p []byte) (int, error) {
 	type res struct {
-		n   int
+		b   []byte
 		err error
 	}
 	ch := make(chan res, 1)
-	go func() { n, err := c.r.Read(p); ch <- res{n, err} }()
+	// Read into a buffer of its own: the goroutine may outlive this call,
+	// and p (a pooled buffer) belongs to another download by then.
+	go func() { b := make([]byte, len(p)); n, err := c.r.Read(b); ch <- res{b[:n], err} }()
 	select {
 	case r := <-ch:
-		return r.n, r.err
+		return copy(p, r.b), r.err
 	case <-c.ctx.Done():
 		return 0, c.ctx.Err()
 	}

@@ -60,7 +60,7 @@ func (m *Mirror) Blob(ctx context.Context, name, ns string, d digest.Digest, red
 		return nil, err
 	}
 	up := m.opts.Upstreams[t.Upstream]
-	f, joined := m.fills.Start(d, m.opener(up, t.Repo, d), m.committer(t))
+	f, joined := m.fills.Start(d, m.opener(ctx, up, t.Repo, d), m.committer(t))
 	if err := f.Ready(ctx); err != nil {
 		f.Release()
 		m.forgetResolution(ctx, t, err)
@@ -146,8 +146,20 @@ func headBlob(d digest.Digest) probeFunc {
 	}
 }
 
-func (m *Mirror) opener(up Upstream, repo string, d digest.Digest) fill.OpenFunc {
+// opener opens the upstream blob for a download. With a Coord, the first
+// open (offset 0) may come from the shared store or a peer node instead
+// (openShared); a resume (offset > 0) always goes to the upstream with a
+// range, so a peer that dies mid-transfer costs only the rest of the blob.
+// reqCtx is the request that started the download: a peer's request never
+// goes to another peer.
+func (m *Mirror) opener(reqCtx context.Context, up Upstream, repo string, d digest.Digest) fill.OpenFunc {
+	shared := m.opts.Coord != nil && !isPeerRequest(reqCtx)
 	return func(ctx context.Context, off int64) (fill.Body, error) {
+		if shared && off == 0 {
+			if b, ok := m.openShared(ctx, up, repo, d); ok {
+				return b, nil
+			}
+		}
 		b, err := up.GetBlob(ctx, repo, d, off)
 		if err != nil {
 			return fill.Body{}, err
@@ -158,9 +170,21 @@ func (m *Mirror) opener(up Upstream, repo string, d digest.Digest) fill.OpenFunc
 
 // committer moves a verified download into the store and records it. A
 // failure to cache is logged, not passed on: the clients following the
-// download have verified bytes either way.
+// download have verified bytes either way. When the store already has the
+// object (another node sharing it committed first), the upload is skipped.
 func (m *Mirror) committer(t Target) fill.CommitFunc {
 	return func(ctx context.Context, d digest.Digest, size int64, path string) error {
+		if _, err := m.opts.Store.Stat(ctx, d); err == nil {
+			os.Remove(path)
+			if _, err := m.opts.Meta.GetObject(ctx, d); errors.Is(err, meta.ErrNotFound) {
+				now := m.now()
+				o := meta.Object{Digest: d, Size: size, Upstream: t.Upstream, Repo: t.Repo, Created: now, Accessed: now}
+				if err := m.opts.Meta.PutObject(ctx, o); err != nil {
+					m.log.Warn("recording blob failed", "digest", d, "err", err)
+				}
+			}
+			return nil
+		}
 		var err error
 		if fi, ok := m.opts.Store.(store.FileImporter); ok {
 			err = fi.Import(ctx, d, size, path)

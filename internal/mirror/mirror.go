@@ -75,7 +75,11 @@ type Options struct {
 	ManifestMemory int64
 	// MaxBlobSize refuses larger blobs (0: no limit).
 	MaxBlobSize int64
-	Logger      *slog.Logger
+	// Coord, when set, coordinates blob downloads with the other nodes
+	// sharing Store (internal/coord): one node fetches from the upstream,
+	// the others stream from it. Nil for a single node.
+	Coord  FillCoordinator
+	Logger *slog.Logger
 	// Now is the clock (tests inject one).
 	Now func() time.Time
 }

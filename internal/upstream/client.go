@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"oras.land/oras-go/v2/registry/remote/auth"
+
+	"github.com/regmirror/regmirror/internal/breaker"
 )
 
 // Defaults for Options.
@@ -37,10 +39,22 @@ type Options struct {
 	// Transport replaces the tuned default transport (tests). It loses the
 	// dial-time address check of the package doc; CheckRedirect still runs.
 	Transport http.RoundTripper
-	Logger    *slog.Logger // default: discard
+	// WrapTransport, if set, wraps the transport in use (default or
+	// Transport), e.g. to record metrics. The dial policy stays in force.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+	Logger        *slog.Logger // default: discard
+	// BreakerFailures consecutive failures (connection errors, timeouts,
+	// 5xx) open the circuit breaker: requests then fail fast for
+	// BreakerCooldown, after which one probe decides. Defaults 5 and 30s
+	// (breaker.DefaultFailures, breaker.DefaultCooldown); a negative
+	// BreakerFailures turns the breaker off.
+	BreakerFailures int
+	BreakerCooldown time.Duration
 
 	// forcePublic (tests): treat the endpoint as a public address.
 	forcePublic bool
+	// now (tests): the clock of the breaker and Retry-After windows.
+	now func() time.Time
 }
 
 // Client talks to one upstream registry. It is safe for concurrent use.
@@ -52,6 +66,7 @@ type Client struct {
 	plain     *http.Client // Ping: same transport and redirect policy, no auth
 	tokens    *tokenCache
 	sem       chan struct{} // nil when unlimited
+	protect   *protection   // circuit breaker and Retry-After window
 	log       *slog.Logger
 
 	rlMu        sync.Mutex
@@ -89,6 +104,9 @@ func New(opts Options) (*Client, error) {
 	if rt == nil {
 		rt = newTransport(opts, policy)
 	}
+	if opts.WrapTransport != nil {
+		rt = opts.WrapTransport(rt)
+	}
 	hc := &http.Client{Transport: rt, CheckRedirect: policy.checkRedirect}
 	c := &Client{
 		name:      opts.Name,
@@ -112,6 +130,9 @@ func New(opts Options) (*Client, error) {
 	if opts.MaxInFlight > 0 {
 		c.sem = make(chan struct{}, opts.MaxInFlight)
 	}
+	c.protect = newProtection(opts, func(from, to breaker.State) {
+		c.log.Warn("upstream circuit breaker "+to.String(), "from", from.String())
+	})
 	return c, nil
 }
 
@@ -146,13 +167,34 @@ type request struct {
 // do sends r and returns the answer when its status is 2xx; anything else
 // is an *Error. The caller closes the body and then calls release (release
 // is idempotent).
+//
+// While the upstream's Retry-After window from an earlier 429 is open, or
+// its circuit breaker is open, nothing is sent: the *Error says 429 with
+// the remaining RetryAfter (wrapping ErrBackingOff), or status 0 wrapping
+// breaker.ErrOpen. Each exchange's outcome, up to the response headers,
+// feeds the breaker.
 func (c *Client) do(ctx context.Context, r request) (resp *http.Response, release func(), err error) {
 	u := *c.endpoint
 	u.Path = "/v2/" + r.path
 	u.RawQuery = r.query.Encode()
+	done, wait, perr := c.protect.admit()
+	if perr != nil {
+		return nil, nil, c.refusedError(r.method, &u, wait, perr)
+	}
 	if err := c.acquire(ctx); err != nil {
+		done(breaker.Ignore) // our own queue, not the upstream's health
 		return nil, nil, c.transportError(r.method, &u, err)
 	}
+	defer func() {
+		status := 0
+		var ue *Error
+		if resp != nil {
+			status = resp.StatusCode
+		} else if errors.As(err, &ue) {
+			status = ue.StatusCode
+		}
+		done(outcome(ctx, status, err))
+	}()
 	rel := sync.OnceFunc(c.releaseSlot)
 	defer func() {
 		if err != nil {
@@ -184,7 +226,11 @@ func (c *Client) do(ctx context.Context, r request) (resp *http.Response, releas
 	c.log.DebugContext(ctx, "upstream request", "method", r.method, "url", redact(&u),
 		"status", resp.StatusCode, "duration", time.Since(start))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, nil, c.statusError(resp)
+		se := c.statusError(resp)
+		if se.StatusCode == http.StatusTooManyRequests {
+			c.protect.backOff(se.RetryAfter)
+		}
+		return nil, nil, se
 	}
 	return resp, rel, nil
 }

@@ -50,6 +50,9 @@ func (e *Error) Error() string {
 	if len(e.Codes) > 0 {
 		s += fmt.Sprintf(" %v", e.Codes)
 	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
 	return s
 }
 

@@ -30,6 +30,7 @@
 # overall Pass). Prints "N passed, N failed".
 set -uo pipefail
 E2E_PORT_BASE=${E2E_PORT_BASE:-5630}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 alloc_port; MIRROR=127.0.0.1:$PORT

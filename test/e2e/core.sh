@@ -16,6 +16,7 @@
 # Prints "N passed, N failed"; exit status 1 if any check failed.
 set -uo pipefail
 E2E_PORT_BASE=${E2E_PORT_BASE:-5600}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 alloc_port; MIRROR=127.0.0.1:$PORT

@@ -18,6 +18,7 @@
 # Prints "N passed, N failed"; exit status 1 if any check failed.
 set -uo pipefail
 E2E_PORT_BASE=${E2E_PORT_BASE:-5660}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 grep -q '^127\.0\.0\.1.*registry-1\.docker\.io' /etc/hosts || fail_setup "registry-1.docker.io not pinned in /etc/hosts (run scripts/install-deps.sh)"
@@ -71,8 +72,8 @@ fails_with_5xx() {
 check "docker.io 503: implicit coreos/etcd (only on quay.io) fails with 5xx" fails_with_5xx
 set_fault "$UP_HUB" none
 recovers() { # retried for a few seconds, in case the mirror backs off an upstream
-  local i
-  for i in $(seq 1 10); do
+  local _
+  for _ in $(seq 1 10); do
     [ "$(http_status "http://$MIRROR/v2/coreos/etcd/manifests/v3.5.0")" = 200 ] && served_by /v2/coreos/etcd/manifests/v3.5.0 quay.io && return 0
     sleep 1
   done

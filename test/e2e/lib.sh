@@ -9,7 +9,7 @@
 #
 #   check NAME CMD...        run CMD; count and print a pass or a fail
 #   summary                  print "N passed, N failed"; status 1 if any failed
-#   alloc_port               a free loopback port (from $E2E_PORT_BASE up)
+#   alloc_port               PORT=a free loopback port (from $E2E_PORT_BASE up)
 #   start_registry NAME ADDR [EXTRA_YAML]         distribution v2 (Debian docker-registry)
 #   start_token_registry NAME FRONT BACK [FLAGS]  registry on BACK behind tokenserver on FRONT
 #   start_reqproxy NAME ADDR UPSTREAM_URL [FLAGS] counting/fault proxy (test/tools/reqproxy)
@@ -27,7 +27,8 @@
 
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 E2E_NAME=$(basename "$0" .sh)
-export PATH="$E2E_ROOT/bin:$(go env GOPATH | cut -d: -f1)/bin:$PATH"
+E2E_GOBIN="$(go env GOPATH | cut -d: -f1)/bin"
+export PATH="$E2E_ROOT/bin:$E2E_GOBIN:$PATH"
 H=$(mktemp -d "/tmp/regmirror-e2e-$E2E_NAME.XXXXXX")
 export DOCKER_CONFIG=$H/client-config # crane credentials stay in $H
 mkdir -p "$DOCKER_CONFIG"
@@ -78,8 +79,9 @@ fail_setup() {
 
 _port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# alloc_port: prints the next port from $E2E_PORT_BASE up that nothing
-# listens on. Call it in the main shell (not in $(...)) via: alloc_port; P=$PORT
+# alloc_port: sets PORT to the next port from $E2E_PORT_BASE up that
+# nothing listens on. It keeps state, so call it in the main shell, not in
+# $(...):  alloc_port; MIRROR=127.0.0.1:$PORT
 alloc_port() {
   while _port_busy "$_E2E_NEXT_PORT"; do _E2E_NEXT_PORT=$((_E2E_NEXT_PORT + 1)); done
   PORT=$_E2E_NEXT_PORT
@@ -145,7 +147,7 @@ _e2e_cleanup() {
   stop_all
   # Anything a daemon left mounted under $H (overlay snapshots) must go
   # before rm -rf walks into it.
-  for m in $(awk -v h="$H" 'index($2, h) == 1 {print $2}' /proc/mounts | sort -r); do
+  awk -v h="$H" 'index($2, h) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
     umount -l "$m" 2>/dev/null
   done
   if [ -n "${KEEP_SCRATCH:-}" ]; then
@@ -370,9 +372,9 @@ EOF
 seed_image() {
   local reg=$1 ref=$2 fmt=${3:-docker}
   local repo=${ref%:*} tag=${ref##*:}
-  local label=${4:-$repo:$tag} work a base=() idx=(--docker-empty-base) kids=()
+  local label=${4:-$repo:$tag} work a base=() idxflag=(--docker-empty-base) kids=()
   work=$(mktemp -d "$H/seed.XXXXXX")
-  [ "$fmt" = oci ] && base=(--oci-empty-base) && idx=()
+  [ "$fmt" = oci ] && base=(--oci-empty-base) && idxflag=()
   for a in amd64 arm64; do
     mkdir -p "$work/$a/etc"
     install -m 0755 "$E2E_ROOT/bin/hello-linux-$a" "$work/$a/hello"
@@ -381,12 +383,15 @@ seed_image() {
     chmod 0755 "$work/$a/etc"
     tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@1577836800 \
       -C "$work/$a" -cf "$work/$a.tar" hello etc || return 1
-    crane append --insecure "${base[@]}" -f "$work/$a.tar" -t "$reg/$repo:$tag-$a" >/dev/null 2>>"$work/log" &&
-      crane mutate --insecure "$reg/$repo:$tag-$a" --set-platform "linux/$a" --entrypoint /hello \
-        -t "$reg/$repo:$tag-$a" >/dev/null 2>>"$work/log" || { cat "$work/log" >&2; return 1; }
+    if ! crane append --insecure "${base[@]}" -f "$work/$a.tar" -t "$reg/$repo:$tag-$a" >/dev/null 2>>"$work/log" ||
+      ! crane mutate --insecure "$reg/$repo:$tag-$a" --set-platform "linux/$a" --entrypoint /hello \
+        -t "$reg/$repo:$tag-$a" >/dev/null 2>>"$work/log"; then
+      cat "$work/log" >&2
+      return 1
+    fi
     kids+=(-m "$reg/$repo:$tag-$a")
   done
-  crane index append --insecure "${idx[@]}" "${kids[@]}" -t "$reg/$repo:$tag" >/dev/null 2>>"$work/log" ||
+  crane index append --insecure "${idxflag[@]}" "${kids[@]}" -t "$reg/$repo:$tag" >/dev/null 2>>"$work/log" ||
     { cat "$work/log" >&2; return 1; }
   rm -rf "$work"
   crane digest --insecure "$reg/$repo:$tag"
@@ -414,6 +419,7 @@ http_status() {
 #
 # write_routing_config FILE LISTEN then writes a mirror config with the four,
 # in that order (the implicit search order).
+# shellcheck disable=SC2034 # the D_* and UP_* globals are for the caller
 start_routing_upstreams() {
   alloc_port; UP_HUB=127.0.0.1:$PORT
   alloc_port; HUB_FRONT=127.0.0.1:$PORT
@@ -446,9 +452,9 @@ write_routing_config() {
     "quay.io=http://$UP_QUAY"
 }
 
-# mirror_upstream URL_PATH: the X-Mirror-Upstream header of a HEAD on the mirror.
+# mirror_upstream URL_PATH: the X-Mirror-Upstream header of a HEAD on $MIRROR.
 mirror_upstream() {
-  curl -sI --max-time 30 "http://$MIRROR$1" | tr -d '\r' | sed -n 's/^[Xx]-[Mm]irror-[Uu]pstream: *//p'
+  curl -sI --max-time 30 "http://${MIRROR:?}$1" | tr -d '\r' | sed -n 's/^[Xx]-[Mm]irror-[Uu]pstream: *//p'
 }
 
 # oci_error URL: "STATUS CODE" of a GET, CODE from the OCI error body.

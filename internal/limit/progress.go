@@ -1,0 +1,129 @@
+package limit
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"time"
+)
+
+// DefaultStallTimeout is how long WriteProgress lets a write wait for a
+// client that reads nothing.
+const DefaultStallTimeout = 60 * time.Second
+
+// Progress chunks: each gets a fresh deadline. Smaller chunks tolerate
+// slower clients (a client must take a chunk within the stall timeout);
+// file chunks are larger so that sendfile stays efficient.
+const (
+	progressWriteChunk = 64 << 10
+	progressFileChunk  = 256 << 10
+)
+
+// WriteProgress returns middleware that drops clients which stop reading.
+// A server-wide WriteTimeout would cut off long blob downloads, so instead
+// the connection's write deadline is moved to now+stall before every chunk
+// written (via http.ResponseController.SetWriteDeadline): a download of any
+// length goes on as long as it moves, and a client that stalls for stall
+// is disconnected. Files handed to ReadFrom (http.ServeContent of a cached
+// blob) are still sent with sendfile, a chunk at a time.
+//
+// It wraps every request on a connection, so that a deadline left by one
+// response never hits the next one (net/http does not reset write
+// deadlines between requests when Server.WriteTimeout is 0). stall <= 0
+// means DefaultStallTimeout.
+func WriteProgress(stall time.Duration) func(http.Handler) http.Handler {
+	if stall <= 0 {
+		stall = DefaultStallTimeout
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			pw := &progressWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: stall, ok: true}
+			pw.extend()
+			// After the handler, net/http flushes what is buffered: that
+			// write gets a deadline too.
+			defer pw.extend()
+			next.ServeHTTP(pw, r)
+		})
+	}
+}
+
+// progressWriter moves the write deadline forward before each chunk.
+type progressWriter struct {
+	http.ResponseWriter
+	rc    *http.ResponseController
+	stall time.Duration
+	ok    bool // false once the writer turned out not to support deadlines
+}
+
+func (p *progressWriter) extend() {
+	if !p.ok {
+		return
+	}
+	if err := p.rc.SetWriteDeadline(time.Now().Add(p.stall)); errors.Is(err, http.ErrNotSupported) {
+		p.ok = false
+	}
+}
+
+func (p *progressWriter) WriteHeader(code int) {
+	p.extend()
+	p.ResponseWriter.WriteHeader(code)
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	written := 0
+	for len(b) > 0 {
+		n := min(len(b), progressWriteChunk)
+		p.extend()
+		m, err := p.ResponseWriter.Write(b[:n])
+		written += m
+		if err != nil {
+			return written, err
+		}
+		b = b[n:]
+	}
+	return written, nil
+}
+
+// ReadFrom copies r in chunks, each under a fresh deadline. A chunk is an
+// *io.LimitedReader over the underlying reader, the one shape net's
+// sendfile path unwraps, so a file (or a LimitedReader over a file, as
+// http.ServeContent passes) still goes out with sendfile.
+func (p *progressWriter) ReadFrom(r io.Reader) (int64, error) {
+	src, remain := r, int64(-1)
+	outer, limited := r.(*io.LimitedReader)
+	if limited {
+		src, remain = outer.R, outer.N
+	}
+	var total int64
+	for remain != 0 {
+		n := int64(progressFileChunk)
+		if remain > 0 {
+			n = min(n, remain)
+		}
+		p.extend()
+		got, err := io.Copy(p.ResponseWriter, &io.LimitedReader{R: src, N: n})
+		total += got
+		if remain > 0 {
+			remain -= got
+		}
+		if limited {
+			outer.N = remain
+		}
+		if err != nil || got < n {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// FlushError flushes under a fresh deadline (http.ResponseController finds it).
+func (p *progressWriter) FlushError() error {
+	p.extend()
+	return http.NewResponseController(p.ResponseWriter).Flush()
+}
+
+// Flush is FlushError for callers that use http.Flusher.
+func (p *progressWriter) Flush() { _ = p.FlushError() }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (p *progressWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
