@@ -22,7 +22,7 @@ func New(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServe(), newVersion())
+	root.AddCommand(newServe(), newVersion(), newCache(), newPrefetch())
 	return root
 }
 

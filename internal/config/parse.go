@@ -107,7 +107,14 @@ type walker struct {
 	byLine map[int]string // line → the deepest key path on it
 	values map[int]string // line → the scalar value on it (yaml cuts values in its messages)
 	errs   []error
+	// steps counts nodes visited: aliases and merges can make a small
+	// document expand exponentially ("billion laughs"), so the walk stops.
+	steps int
 }
+
+// maxWalkSteps bounds the nodes walked, aliases expanded; real
+// configurations have a few hundred.
+const maxWalkSteps = 100000
 
 func (w *walker) top(root *yaml.Node) {
 	n := root
@@ -141,6 +148,12 @@ func (w *walker) record(path string, n *yaml.Node) {
 // walk checks node n, which is to be decoded into a value of type t at path.
 // Only structure is checked here; scalar types are left to the decoder.
 func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
+	if w.steps++; w.steps > maxWalkSteps {
+		if w.steps == maxWalkSteps+1 {
+			w.fail(n.Line, path, "the document expands to too many values (aliases or merges nested too deep)")
+		}
+		return
+	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}

@@ -52,6 +52,9 @@ func (b *Blob) Close() error {
 // Blob answers GET /v2/<name>/blobs/<digest>: the cached copy, or a
 // download in progress (started, or joined if one is already running).
 func (m *Mirror) Blob(ctx context.Context, name, ns string, d digest.Digest, redirect bool) (*Blob, error) {
+	if err := m.checkAccess(ctx, name, ns); err != nil {
+		return nil, err
+	}
 	if b, ok := m.cachedBlob(ctx, name, ns, d, redirect); ok {
 		return b, nil
 	}
@@ -67,10 +70,6 @@ func (m *Mirror) Blob(ctx context.Context, name, ns string, d digest.Digest, red
 		return nil, blobErr(err)
 	}
 	size := f.Size()
-	if m.opts.MaxBlobSize > 0 && size > m.opts.MaxBlobSize {
-		f.Release()
-		return nil, oci.NewError(oci.CodeSizeInvalid, "blob of %d bytes exceeds this mirror's limit of %d", size, m.opts.MaxBlobSize).WithStatus(403)
-	}
 	res := Miss
 	if joined {
 		res = Coalesced
@@ -80,6 +79,9 @@ func (m *Mirror) Blob(ctx context.Context, name, ns string, d digest.Digest, red
 
 // StatBlob answers HEAD /v2/<name>/blobs/<digest> without downloading.
 func (m *Mirror) StatBlob(ctx context.Context, name, ns string, d digest.Digest) (size int64, upstreamName string, res CacheResult, err error) {
+	if err := m.checkAccess(ctx, name, ns); err != nil {
+		return 0, "", "", err
+	}
 	if size, err := m.opts.Store.Stat(ctx, d); err == nil {
 		m.access.touch(d, m.now())
 		return size, m.peekUpstream(ctx, name, ns, d), Hit, nil
@@ -163,6 +165,15 @@ func (m *Mirror) opener(reqCtx context.Context, up Upstream, repo string, d dige
 		b, err := up.GetBlob(ctx, repo, d, off)
 		if err != nil {
 			return fill.Body{}, err
+		}
+		// Refuse oversized blobs before downloading them (and bound
+		// bodies of unknown length while they arrive).
+		if limit := m.maxBlobSize(up.Name()); limit > 0 {
+			if b.Size > limit {
+				b.Body.Close()
+				return fill.Body{}, tooLarge(b.Size, limit)
+			}
+			b.Body = capBody(b.Body, limit-b.Offset, limit)
 		}
 		return fill.Body{R: b.Body, Size: b.Size, Offset: b.Offset, Resumable: b.AcceptsRanges}, nil
 	}

@@ -42,6 +42,9 @@ func (m *Mirror) Manifest(ctx context.Context, name, ns, ref string) (*Manifest,
 }
 
 func (m *Mirror) manifestByDigest(ctx context.Context, name, ns string, d digest.Digest) (*Manifest, error) {
+	if err := m.checkAccess(ctx, name, ns); err != nil {
+		return nil, err
+	}
 	if mf, ok := m.cachedManifest(ctx, d); ok {
 		mf.Upstream = m.peekUpstream(ctx, name, ns, d)
 		mf.Cache = Hit

@@ -47,7 +47,7 @@ type CacheResult string
 
 // Cache results.
 const (
-	Hit       CacheResult = "hit"       // from the cache, no upstream contact
+	Hit       CacheResult = "hit" // from the cache, no upstream contact
 	Revalid   CacheResult = "revalidated"
 	Miss      CacheResult = "miss"      // fetched from the upstream
 	Coalesced CacheResult = "coalesced" // joined a download already running
@@ -73,8 +73,15 @@ type Options struct {
 	NegativeTTL time.Duration
 	// ManifestMemory bounds the in-memory manifest cache, in bytes.
 	ManifestMemory int64
-	// MaxBlobSize refuses larger blobs (0: no limit).
-	MaxBlobSize int64
+	// MaxBlobSize refuses larger blobs (0: no limit); MaxBlobSizes, by
+	// upstream name, overrides it per upstream.
+	MaxBlobSize  int64
+	MaxBlobSizes map[string]int64
+	// Access, when set, decides whether a repository on an upstream may be
+	// served (access.Rules.Check): it returns a DENIED *oci.Error wrapping
+	// access.ErrDenied or access.ErrNotAllowed. It is applied after routing
+	// and before any upstream contact, to cached answers as well.
+	Access func(upstream, repo string) error
 	// Coord, when set, coordinates blob downloads with the other nodes
 	// sharing Store (internal/coord): one node fetches from the upstream,
 	// the others stream from it. Nil for a single node.

@@ -1,12 +1,14 @@
 package mirror
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/regmirror/regmirror/internal/access"
 	"github.com/regmirror/regmirror/internal/meta"
 	"github.com/regmirror/regmirror/internal/oci"
 	"github.com/regmirror/regmirror/internal/route"
@@ -51,13 +53,24 @@ func (m *Mirror) resolve(ctx context.Context, name, ns, probeKey string, probe p
 		return Target{}, nil, err
 	}
 	if d.How != route.ByImplicit {
+		if err := m.allowed(d.Upstream, d.Repo); err != nil {
+			return Target{}, nil, err
+		}
 		return Target{Upstream: d.Upstream, Repo: d.Repo, How: d.How, Name: name}, nil, nil
 	}
 	if up, ok := m.res.get(ctx, name); ok {
 		for _, c := range d.Candidates {
-			if c.Upstream == up {
+			if c.Upstream != up {
+				continue
+			}
+			err := m.allowed(up, c.Repo)
+			if err == nil {
 				return Target{Upstream: up, Repo: c.Repo, How: route.ByCache, Name: name}, nil, nil
 			}
+			if !errors.Is(err, access.ErrNotAllowed) {
+				return Target{}, nil, err
+			}
+			// No longer allowed there: search the others.
 		}
 		// The resolved upstream is no longer an implicit candidate: search again.
 	}
@@ -75,9 +88,20 @@ func (m *Mirror) resolve(ctx context.Context, name, ns, probeKey string, probe p
 	v, err, _ := m.flight.Do("search\x00"+name+"\x00"+probeKey, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), searchTimeout)
 		defer cancel()
+		var refused error
 		for _, c := range d.Candidates {
 			up := m.opts.Upstreams[c.Upstream]
 			if up == nil {
+				continue
+			}
+			// Access rules, before any contact: a candidate outside the
+			// allow lists is skipped; a denied one ends the search (it
+			// never falls through to another publisher of the name).
+			if err := m.allowed(c.Upstream, c.Repo); err != nil {
+				if !errors.Is(err, access.ErrNotAllowed) {
+					return nil, err
+				}
+				refused = cmp.Or(refused, err)
 				continue
 			}
 			val, err := probe(ctx, up, c.Repo)
@@ -92,6 +116,9 @@ func (m *Mirror) resolve(ctx context.Context, name, ns, probeKey string, probe p
 			// Any other failure ends the search: never fall through to
 			// another publisher because this one is failing.
 			return nil, fmt.Errorf("searching %q: %w", name, err)
+		}
+		if refused != nil {
+			return nil, refused
 		}
 		m.neg.add(name)
 		return nil, notFoundAnywhere(name)

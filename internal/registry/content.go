@@ -63,7 +63,12 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt Route) error
 		return err
 	}
 	ranged := r.Header.Get("Range") != ""
-	b, err := s.m.Blob(r.Context(), rt.Name, r.URL.Query().Get("ns"), d, s.opts.Redirect && !ranged)
+	ctx := r.Context()
+	if r.Header.Get(mirror.PeerHeader) != "" {
+		// Another node follows this one's download: never send it back.
+		ctx = mirror.WithPeerRequest(ctx)
+	}
+	b, err := s.m.Blob(ctx, rt.Name, r.URL.Query().Get("ns"), d, s.opts.Redirect && !ranged)
 	if err != nil {
 		return err
 	}

@@ -10,18 +10,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/regmirror/regmirror/internal/config"
+	"github.com/regmirror/regmirror/internal/coord"
 	"github.com/regmirror/regmirror/internal/meta"
-	"github.com/regmirror/regmirror/internal/meta/bolt"
+	"github.com/regmirror/regmirror/internal/metrics"
 	"github.com/regmirror/regmirror/internal/mirror"
 	"github.com/regmirror/regmirror/internal/registry"
 	"github.com/regmirror/regmirror/internal/route"
 	"github.com/regmirror/regmirror/internal/store"
-	"github.com/regmirror/regmirror/internal/store/disk"
+	"github.com/regmirror/regmirror/internal/tlsconf"
 	"github.com/regmirror/regmirror/internal/upstream"
 )
 
@@ -37,73 +36,97 @@ type App struct {
 	Clients map[string]*upstream.Client
 	Store   store.Store
 	Meta    meta.Store
-	Handler http.Handler // the public handler: API, homepage, health
+	Handler http.Handler       // the public handler: API, homepage, health
+	Coord   *coord.Coordinator // multi-node coordination; nil for a single node
+	Metrics *metrics.Metrics
+	TLS     *tlsconf.Setup
+
+	lc *lifecycle // eviction, admin API, scheduled prefetch
 }
 
 // Build opens the stores and wires every component. Close releases them.
 func Build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
-	dataDir := cfg.Storage.Path
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	ds, err := disk.New(dataDir)
+	st, md, co, fillDir, err := openBackends(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	if n, err := ds.CleanIngest(0); err != nil {
-		log.Warn("cleaning temporary files failed", "err", err)
-	} else if n > 0 {
-		log.Info("removed temporary files left by an earlier run", "count", n)
-	}
-	db, err := bolt.Open(filepath.Join(dataDir, "meta.db"))
+	app, err := build(ctx, cfg, log, st, md, co, fillDir)
 	if err != nil {
+		_ = closeBackends(md, co)
 		return nil, err
 	}
-	if db.Recreated() {
-		log.Warn("metadata database was corrupt; rebuilding from the objects on disk", "moved_to", db.CorruptPath())
-	}
-	if n, err := meta.Rebuild(ctx, db, ds, time.Now()); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("rebuilding metadata: %w", err)
-	} else if n > 0 {
-		log.Info("recorded objects found on disk without metadata", "count", n)
-	}
+	return app, nil
+}
 
+// build wires the components over opened backends.
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger, st store.Store, md meta.Store, co *coord.Coordinator, fillDir string) (*App, error) {
 	router, err := route.New(cfg.Upstreams, cfg.Routes)
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
+	g, err := newGuard(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := tlsconf.New(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	lc, err := newLifecycle(ctx, cfg, st, md, log)
+	if err != nil {
+		return nil, err
+	}
+	met := metrics.New()
+	maxBlob := map[string]int64{}
 	clients := make(map[string]*upstream.Client, len(cfg.Upstreams))
 	ups := make(map[string]mirror.Upstream, len(cfg.Upstreams))
 	for _, u := range cfg.Upstreams {
 		pw, err := u.ResolvePassword()
 		if err != nil {
-			db.Close()
 			return nil, err
 		}
 		c, err := upstream.New(upstream.Options{
 			Name: u.Name, Endpoint: u.Endpoint, Username: u.Username, Password: pw,
 			Timeout: u.Timeout.D(), DialTimeout: u.DialTimeout.D(), BlobTimeout: u.BlobTimeout.D(),
 			MaxInFlight: u.MaxInFlight, UserAgent: "regmirror/" + Version, Logger: log,
+			BreakerFailures: u.BreakerFailures, BreakerCooldown: u.BreakerCooldown.D(),
+			WrapTransport: func(rt http.RoundTripper) http.RoundTripper { return met.UpstreamTransport(u.Name, rt) },
 		})
 		if err != nil {
-			db.Close()
 			return nil, fmt.Errorf("upstream %s: %w", u.Name, err)
 		}
 		clients[u.Name] = c
 		ups[u.Name] = c
+		maxBlob[u.Name] = int64(u.MaxBlobSize)
 	}
 	m := mirror.New(mirror.Options{
-		Router: router, Upstreams: ups, Store: ds, Meta: db,
-		FillDir:        ds.IngestDir(),
+		Router: router, Upstreams: ups, Store: st, Meta: lc.meta(),
+		Coord:          fillCoordinator(co),
+		FillDir:        fillDir,
 		TagTTL:         cfg.Cache.TagTTL.D(),
 		NegativeTTL:    cfg.Cache.NegativeTTL.D(),
 		ManifestMemory: int64(cfg.Cache.ManifestMemory),
 		BlobTimeout:    maxBlobTimeout(cfg.Upstreams),
+		IdleTimeout:    cfg.Cache.BlobIdleTimeout.D(),
+		MaxBlobSizes:   maxBlob,
+		Access:         g.accessCheck(),
 		Logger:         log,
 	})
-	app := &App{Config: cfg, Log: log, Mirror: m, Router: router, Clients: clients, Store: ds, Meta: db}
+	lc.attach(m)
+	lc.metrics = met.Handler()
+	lc.evicted = met.Evicted
+	lc.hits = func() (int64, int64) { s := met.Snapshot(); return s.Hits, s.Lookups }
+	if co != nil {
+		lc.leader = func(ctx context.Context) bool { return co.IsLeader(ctx, "evict") }
+	}
+	app := &App{Config: cfg, Log: log, Mirror: m, Router: router, Clients: clients, Store: st, Meta: md,
+		Coord: co, Metrics: met, TLS: ts, lc: lc}
+
+	obs := newObserver(observerOptions{Config: cfg, Metrics: met, Clients: clients, Fills: m.Fills(), Log: log,
+		Usage: func(ctx context.Context) (metrics.CacheUsage, error) {
+			u, err := lc.evictor.Usage(ctx)
+			return metrics.CacheUsage{Bytes: u.Bytes, Objects: int64(u.Objects)}, err
+		}})
 	api := registry.New(m, registry.Options{Logger: log, Redirect: cfg.Storage.S3.Redirect})
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", api)
@@ -111,14 +134,15 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, err
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", app.ready)
 	mux.HandleFunc("GET /api/resolve", app.resolveAPI)
+	obs.route(mux, Version)
 	mux.HandleFunc("/", app.home)
-	app.Handler = accessLog(log, mux)
+	app.Handler = accessLog(log, g.wrap(met.Middleware(mux)))
 	return app, nil
 }
 
 // Close flushes and closes the stores.
 func (a *App) Close(ctx context.Context) error {
-	return errors.Join(a.Mirror.Close(ctx), a.Meta.Close())
+	return errors.Join(a.Mirror.Close(ctx), closeBackends(a.Meta, a.Coord))
 }
 
 // Run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -128,6 +152,11 @@ func (a *App) Run(ctx context.Context) error {
 	cfg := a.Config
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		return err
+	}
+	_, stopRedirect, err := startRedirect(cfg, a.TLS, a.Log)
+	if err != nil {
+		ln.Close()
 		return err
 	}
 	srv := &http.Server{
@@ -140,10 +169,20 @@ func (a *App) Run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	go a.Mirror.RunBackground(bg, 10*time.Second)
+	if a.Coord != nil {
+		go a.Coord.Run(bg)
+	}
+	stopLC, err := a.lc.start(bg, a.Handler)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopLC()
 
-	a.Log.Info("regmirror listening", "addr", ln.Addr().String(), "data", cfg.Storage.Path, "upstreams", a.Router.Upstreams(), "version", Version)
+	a.Log.Info("regmirror listening", "addr", ln.Addr().String(), "tls", a.TLS.Enabled(), "data", cfg.Storage.Path,
+		"upstreams", a.Router.Upstreams(), "version", Version)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- serveMain(srv, ln, a.TLS) }()
 	select {
 	case err := <-errc:
 		return err
@@ -153,11 +192,13 @@ func (a *App) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
 	defer cancel()
 	err = srv.Shutdown(sctx)
+	stopRedirect(sctx)
 	// Downloads run detached from requests; give the ones in progress the
 	// rest of the shutdown budget to commit.
 	for a.Mirror.Fills().Active() > 0 && sctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
+	stopLC()
 	if cerr := a.Close(context.Background()); cerr != nil {
 		a.Log.Warn("closing stores", "err", cerr)
 	}
