@@ -20,10 +20,16 @@ cd "$(dirname "$0")/.."
 
 CRANE_PKG=github.com/google/go-containerregistry/cmd/crane@v0.22.1
 CONFORMANCE_PKG=github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111
+PEBBLE_PKG=github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3
+# SeaweedFS (the S3 server of the scale-out tests) cannot be `go install`ed
+# (its go.mod has replace directives): it is built from a wrapper module.
+WEED_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 
-APT_PACKAGES=(docker-registry docker.io containerd runc skopeo redis-server nginx-light chromium curl jq)
-# One command per package above, to tell whether it is installed.
-APT_COMMANDS=(docker-registry dockerd containerd runc skopeo redis-server nginx chromium curl jq)
+APT_PACKAGES=(docker-registry docker.io containerd runc skopeo redis-server nginx-light chromium curl jq
+  apache2-utils fonts-wqy-microhei)
+# One command (or file) per package above, to tell whether it is installed.
+APT_COMMANDS=(docker-registry dockerd containerd runc skopeo redis-server nginx chromium curl jq
+  htpasswd /usr/share/fonts/truetype/wqy/wqy-microhei.ttc)
 
 PINNED_HOSTS=(registry-1.docker.io index.docker.io auth.docker.io production.cloudflare.docker.com
   gcr.io registry.k8s.io k8s.gcr.io quay.io ghcr.io mcr.microsoft.com)
@@ -33,7 +39,7 @@ say() { printf '[install-deps] %s\n' "$*" >&2; }
 install_apt() {
   local missing=() c
   for c in "${APT_COMMANDS[@]}"; do
-    command -v "$c" >/dev/null 2>&1 || missing+=("$c")
+    command -v "$c" >/dev/null 2>&1 || [ -e "$c" ] || missing+=("$c")
   done
   if [ ${#missing[@]} -eq 0 ]; then
     say "apt: all commands present, skipping"
@@ -55,6 +61,21 @@ install_go_tools() {
   if [ ! -x "$gobin/conformance" ]; then
     say "go install $CONFORMANCE_PKG"
     GOBIN=$gobin go install "$CONFORMANCE_PKG"
+  fi
+  if [ ! -x "$gobin/pebble" ]; then
+    say "go install $PEBBLE_PKG"
+    GOBIN=$gobin go install "$PEBBLE_PKG"
+  fi
+  if [ ! -x "$gobin/weed" ] && ! command -v weed >/dev/null 2>&1; then
+    say "building SeaweedFS $WEED_VERSION (about 8 minutes, once)"
+    local w
+    w=$(mktemp -d)
+    printf '%s\n' 'module weedbuild' '' 'go 1.26.6' '' \
+      "require github.com/seaweedfs/seaweedfs $WEED_VERSION" '' \
+      'replace github.com/tyler-smith/go-bip39 => github.com/cosmos/go-bip39 v1.0.0' > "$w/go.mod"
+    (cd "$w" && go get "github.com/seaweedfs/seaweedfs/weed@$WEED_VERSION" &&
+      go build -o "$gobin/weed" github.com/seaweedfs/seaweedfs/weed)
+    rm -rf "$w"
   fi
 }
 

@@ -2,8 +2,8 @@ package mirror
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"sort"
 	"strconv"
