@@ -7,7 +7,7 @@
 #   deps  scripts/install-deps.sh (always first; SKIP_DEPS=1 skips it)
 #   vet   go vet ./...                                       1 check
 #   unit  go test [-race] ./...                              1 check per package with tests
-#   fuzz  go test -run=^$ -fuzz=^FuzzX$ -fuzztime=5s PKG     1 check per Fuzz target
+#   fuzz  go test -run=^$ -fuzz=^FuzzX$ -fuzztime=20000x PKG 1 check per Fuzz target
 #   e2e   go build bin/regmirror, then test/e2e/*.sh         1 check for the build,
 #                                                            + every check the scripts count
 #
@@ -81,11 +81,11 @@ fuzz_targets() {
 
 stage_fuzz() {
   local t0=$SECONDS pass=0 fail=0 dir name
-  say "fuzz (${FUZZTIME:-5s} each)"
+  say "fuzz (${FUZZTIME:-20000x} each)"
   while read -r dir name; do
     [ -n "$name" ] || continue
     echo "--- $name in ./$dir"
-    if go test -run='^$' -fuzz="^$name\$" -fuzztime="${FUZZTIME:-5s}" "./$dir" >"$LOGS/fuzz-$name.log" 2>&1; then
+    if go test -run='^$' -fuzz="^$name\$" -fuzztime="${FUZZTIME:-20000x}" "./$dir" >"$LOGS/fuzz-$name.log" 2>&1; then
       pass=$((pass + 1))
       tail -n 1 "$LOGS/fuzz-$name.log"
     else

@@ -260,7 +260,12 @@ func TestLifecycleStart(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	client := admin.NewClient(lc.addr(), nil)
+	// The object's record is written just after its file lands in the store.
 	s, err := client.Stats(ctx)
+	for err == nil && s.Objects != 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		s, err = client.Stats(ctx)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
