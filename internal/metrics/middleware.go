@@ -135,31 +135,46 @@ type counter interface {
 	Add(float64)
 }
 
+// Request is what the middleware saw of one finished request; it is handed
+// to the Middleware's hooks (the access log).
+type Request struct {
+	*http.Request
+	Status   int
+	Bytes    int64
+	Duration time.Duration
+}
+
 // Middleware records every request that passes through it: count by
 // method, path kind and status; duration and bytes by path kind; and for
 // content answers, the cache result by upstream (from the X-Mirror-Cache
-// and X-Mirror-Upstream response headers). The response writer it passes
-// on keeps sendfile working (io.ReaderFrom) and unwraps for
-// http.ResponseController.
-func (m *Metrics) Middleware(next http.Handler) http.Handler {
+// and X-Mirror-Upstream response headers). Each hook is then called with
+// the finished request, so that an access log shares the one response
+// wrapper. The response writer it passes on keeps sendfile working
+// (io.ReaderFrom) and unwraps for http.ResponseController.
+func (m *Metrics) Middleware(next http.Handler, hooks ...func(Request, http.Header)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := m.now()
 		m.httpInFlight.Inc()
 		rw := &responseWriter{ResponseWriter: w}
 		defer func() {
 			m.httpInFlight.Dec()
-			m.record(r, rw, start)
+			end := m.record(r, rw, start)
+			for _, h := range hooks {
+				h(Request{Request: r, Status: rw.status, Bytes: rw.bytes, Duration: end.Sub(start)}, rw.Header())
+			}
 		}()
 		next.ServeHTTP(rw, r)
 	})
 }
 
-func (m *Metrics) record(r *http.Request, rw *responseWriter, start time.Time) {
-	end := m.now()
+// record counts a finished request and returns its end time.
+func (m *Metrics) record(r *http.Request, rw *responseWriter, start time.Time) (end time.Time) {
+	end = m.now()
 	k := pathKind(r.URL.Path)
 	status := rw.status
 	if status == 0 {
 		status = http.StatusOK // what net/http sends for a handler that wrote nothing
+		rw.status = status
 	}
 	meth := methodOf(r.Method)
 	if meth == methodHead {
@@ -178,7 +193,7 @@ func (m *Metrics) record(r *http.Request, rw *responseWriter, start time.Time) {
 	h := rw.Header()
 	res, ok := resultOf(h.Get(headerCache))
 	if !ok {
-		return
+		return end
 	}
 	c := m.cacheCellsFor(h.Get(headerUpstream))
 	c.requests[res].Inc()
@@ -192,6 +207,7 @@ func (m *Metrics) record(r *http.Request, rw *responseWriter, start time.Time) {
 	case resultMiss, resultCoalesced:
 		m.lookups.Add(1)
 	}
+	return end
 }
 
 // cacheCellsFor returns the series of an upstream, creating them on first

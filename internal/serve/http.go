@@ -3,14 +3,13 @@ package serve
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
+	"github.com/regmirror/regmirror/internal/metrics"
 	"github.com/regmirror/regmirror/internal/oci"
 	"github.com/regmirror/regmirror/internal/reference"
 	"github.com/regmirror/regmirror/internal/registry"
@@ -91,60 +90,20 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 		"Explicit: docker pull " + a.publicHost(r) + "/gcr.io/distroless/static:latest\n"))
 }
 
-// statusWriter records the status and bytes of a response for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	n, err := s.ResponseWriter.Write(b)
-	s.bytes += int64(n)
-	return n, err
-}
-
-// ReadFrom keeps sendfile working through the wrapper: io.Copy hands the
-// file to the underlying writer's ReadFrom.
-func (s *statusWriter) ReadFrom(r io.Reader) (int64, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	n, err := io.Copy(s.ResponseWriter, r)
-	s.bytes += n
-	return n, err
-}
-
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
 // accessLog writes one line per request: client, method, path, status,
-// bytes, duration, upstream and cache result.
-func accessLog(log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		defer func() {
-			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("client", r.RemoteAddr),
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.RequestURI()),
-				slog.Int("status", sw.status),
-				slog.Int64("bytes", sw.bytes),
-				slog.Duration("duration", time.Since(start)),
-				slog.String("upstream", sw.Header().Get(registry.HeaderUpstream)),
-				slog.String("cache", sw.Header().Get(registry.HeaderCache)),
-			)
-		}()
-		next.ServeHTTP(sw, r)
-	})
+// bytes, duration, upstream and cache result. It runs as a hook of the
+// metrics middleware, which owns the response wrapper.
+func accessLog(log *slog.Logger) func(metrics.Request, http.Header) {
+	return func(r metrics.Request, h http.Header) {
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("client", r.RemoteAddr),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.RequestURI()),
+			slog.Int("status", r.Status),
+			slog.Int64("bytes", r.Bytes),
+			slog.Duration("duration", r.Duration),
+			slog.String("upstream", h.Get(registry.HeaderUpstream)),
+			slog.String("cache", h.Get(registry.HeaderCache)),
+		)
+	}
 }

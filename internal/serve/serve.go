@@ -136,7 +136,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, st store.S
 	mux.HandleFunc("GET /api/resolve", app.resolveAPI)
 	obs.route(mux, Version)
 	mux.HandleFunc("/", app.home)
-	app.Handler = accessLog(log, g.wrap(met.Middleware(mux)))
+	// Metrics and the access log see every request, refusals included.
+	app.Handler = met.Middleware(g.wrap(mux), accessLog(log))
 	return app, nil
 }
 
