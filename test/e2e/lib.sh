@@ -13,7 +13,7 @@
 #   start_registry NAME ADDR [EXTRA_YAML]         distribution v2 (Debian docker-registry)
 #   start_token_registry NAME FRONT BACK [FLAGS]  registry on BACK behind tokenserver on FRONT
 #   start_reqproxy NAME ADDR UPSTREAM_URL [FLAGS] counting/fault proxy (test/tools/reqproxy)
-#   start_mirror CONFIG      bin/regmirror serve (or a stand-in with MIRROR_STANDIN=1)
+#   start_mirror CONFIG [NAME]  bin/regmirror serve (or a stand-in with MIRROR_STANDIN=1)
 #   start_dockerd NAME MIRROR_URL [INSECURE...]   own roots under $H; sets DOCKER_HOST
 #   start_containerd NAME    standalone containerd; socket $H/NAME/containerd.sock
 #   write_hosts_toml DIR NS HOST_URL [CAPS] [SERVER]
@@ -260,26 +260,27 @@ build_mirror() {
   (cd "$E2E_ROOT" && go build -o bin/regmirror ./cmd/regmirror)
 }
 
-# start_mirror CONFIG: runs `regmirror serve --config CONFIG` as daemon
-# "mirror" and waits for /v2/. With MIRROR_STANDIN=1 it runs distribution in
-# proxy mode for the first upstream of CONFIG instead (no routing, no
-# X-Mirror-Upstream), which is only good for testing the harness.
+# start_mirror CONFIG [NAME]: runs `regmirror serve --config CONFIG` as
+# daemon NAME (default "mirror"; give each of several mirrors its own NAME
+# and storage path) and waits for /v2/. With MIRROR_STANDIN=1 it runs
+# distribution in proxy mode for the first upstream of CONFIG instead (no
+# routing, no X-Mirror-Upstream), which is only good for testing the harness.
 start_mirror() {
-  local cfg=$1 listen
+  local cfg=$1 name=${2:-mirror} listen
   listen=$(sed -n 's/^listen: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$cfg")
   if [ -n "${MIRROR_STANDIN:-}" ]; then
     local up
     up=$(sed -n 's/^ *endpoint: *//p' "$cfg" | head -1)
     log "stand-in mirror: distribution proxy for $up"
-    start_registry mirror "$listen" "proxy:
+    start_registry "$name" "$listen" "proxy:
   remoteurl: $up"
     return
   fi
   if [ -z "${REGMIRROR_BIN:-}" ]; then
     build_mirror || return 1
   fi
-  bg mirror "${REGMIRROR_BIN:-$E2E_ROOT/bin/regmirror}" serve --config "$cfg"
-  wait_http "http://$listen/v2/" 15 || { tail -20 "$H/mirror.log" >&2; return 1; }
+  bg "$name" "${REGMIRROR_BIN:-$E2E_ROOT/bin/regmirror}" serve --config "$cfg"
+  wait_http "http://$listen/v2/" 15 || { tail -20 "$H/$name.log" >&2; return 1; }
 }
 
 # start_dockerd NAME MIRROR_URL [INSECURE_HOST:PORT...]: dockerd with its
