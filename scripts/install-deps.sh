@@ -21,6 +21,9 @@ cd "$(dirname "$0")/.."
 CRANE_PKG=github.com/google/go-containerregistry/cmd/crane@v0.22.1
 CONFORMANCE_PKG=github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111
 PEBBLE_PKG=github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3
+# distribution v3: the strict upstream of the conformance run (Debian's 2.8
+# has write-path bugs of its own; see test/e2e/conformance.sh).
+DISTRIBUTION_PKG=github.com/distribution/distribution/v3/cmd/registry@v3.1.2
 # SeaweedFS (the S3 server of the scale-out tests) cannot be `go install`ed
 # (its go.mod has replace directives): it is built from a wrapper module.
 WEED_VERSION=v0.0.0-20261109003541-7506e5f91cd6
@@ -61,6 +64,10 @@ install_go_tools() {
   if [ ! -x "$gobin/conformance" ]; then
     say "go install $CONFORMANCE_PKG"
     GOBIN=$gobin go install "$CONFORMANCE_PKG"
+  fi
+  if [ ! -x "$gobin/registry" ]; then
+    say "go install $DISTRIBUTION_PKG"
+    GOBIN=$gobin go install "$DISTRIBUTION_PKG"
   fi
   if [ ! -x "$gobin/pebble" ]; then
     say "go install $PEBBLE_PKG"

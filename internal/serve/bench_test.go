@@ -16,7 +16,7 @@ import (
 // cached blob, through the whole public handler (access log, router,
 // mirror, registry API) with no network in between. Run with
 //
-//	go test -run '^$' -bench . -benchmem ./internal/serve/
+//	go test -run '^$' -bench Cached -benchmem ./internal/serve/
 //
 // "log" variants keep the access log (text, info level, to io.Discard), as
 // a deployed mirror would; "nolog" ones measure the handler alone.
