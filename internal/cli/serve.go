@@ -29,7 +29,7 @@ func newServe() *cobra.Command {
 			}
 			log := logging.New(cmd.ErrOrStderr(), cfg.Log)
 			defer log.Close()
-			app, err := serve.Build(cmd.Context(), cfg, log.Logger)
+			app, err := serve.Build(cmd.Context(), cfg, log.Logger, serve.WithAccessLog(log.Access))
 			if err != nil {
 				return err
 			}

@@ -20,7 +20,8 @@ const flushEvery = 200 * time.Millisecond
 // Logger is a *slog.Logger with its buffered writer.
 type Logger struct {
 	*slog.Logger
-	w *bufferedWriter
+	w    *bufferedWriter
+	json bool
 }
 
 // New returns a logger writing to w in the configured format and level.
@@ -34,7 +35,7 @@ func New(w io.Writer, c config.Log) *Logger {
 	if c.Format == "json" {
 		h = slog.NewJSONHandler(bw, opts)
 	}
-	return &Logger{Logger: slog.New(h), w: bw}
+	return &Logger{Logger: slog.New(h), w: bw, json: c.Format == "json"}
 }
 
 // Close flushes what is buffered and stops the flusher.

@@ -17,11 +17,18 @@ type lru struct {
 	mu    sync.Mutex
 	size  int64
 	order *list.List // front = most recent
-	items map[string]*list.Element
+	items map[lruKey]*list.Element
+}
+
+// lruKey names an entry: a manifest by digest, or a tag answer. A struct
+// key costs no allocation per lookup.
+type lruKey struct {
+	d digest.Digest
+	t meta.TagKey
 }
 
 type lruItem struct {
-	key  string
+	key  lruKey
 	cost int64
 	// a manifest
 	body []byte
@@ -31,12 +38,12 @@ type lruItem struct {
 }
 
 func newLRU(max int64) *lru {
-	return &lru{max: max, order: list.New(), items: make(map[string]*list.Element)}
+	return &lru{max: max, order: list.New(), items: make(map[lruKey]*list.Element)}
 }
 
-func manifestKey(d digest.Digest) string { return "d\x00" + string(d) }
+func manifestKey(d digest.Digest) lruKey { return lruKey{d: d} }
 
-func tagKey(k meta.TagKey) string { return "t\x00" + k.Upstream + "\x00" + k.Repo + "\x00" + k.Tag }
+func tagKey(k meta.TagKey) lruKey { return lruKey{t: k} }
 
 func (c *lru) getManifest(d digest.Digest) ([]byte, string, bool) {
 	it, ok := c.get(manifestKey(d))
@@ -59,15 +66,14 @@ func (c *lru) getTag(k meta.TagKey) (meta.Tag, bool) {
 }
 
 func (c *lru) putTag(k meta.TagKey, t meta.Tag) {
-	key := tagKey(k)
-	c.put(&lruItem{key: key, cost: int64(len(key)) + 160, tag: t})
+	c.put(&lruItem{key: tagKey(k), cost: int64(len(k.Upstream)+len(k.Repo)+len(k.Tag)) + 160, tag: t})
 }
 
 func (c *lru) removeTag(k meta.TagKey) { c.remove(tagKey(k)) }
 
 func (c *lru) removeDigest(d digest.Digest) { c.remove(manifestKey(d)) }
 
-func (c *lru) get(key string) (*lruItem, bool) {
+func (c *lru) get(key lruKey) (*lruItem, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.items[key]
@@ -101,7 +107,7 @@ func (c *lru) put(it *lruItem) {
 	}
 }
 
-func (c *lru) remove(key string) {
+func (c *lru) remove(key lruKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[key]; ok {

@@ -21,10 +21,7 @@ const (
 // path components of lower-case alphanumerics joined by separators.
 // The first component may also be a registry host with a port
 // ("127.0.0.1:5000", "localhost:5000"), since explicit routing puts it there.
-var (
-	hostRe = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]{1,5})?$`)
-	tagRe  = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
-)
+var hostRe = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]{1,5})?$`)
 
 // ValidName reports whether name is a valid repository name as it appears in
 // a request path: slash-separated components, the first of which may be a
@@ -103,8 +100,23 @@ func validComponent(p string) bool {
 	return true
 }
 
-// ValidTag reports whether tag matches the spec's tag grammar.
-func ValidTag(tag string) bool { return tagRe.MatchString(tag) }
+// ValidTag reports whether tag matches the spec's tag grammar,
+// [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127} (hand-written: it is on the hot path).
+func ValidTag(tag string) bool {
+	if tag == "" || len(tag) > MaxTagLength {
+		return false
+	}
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_':
+		case (c == '.' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // ParseDigest validates s as a digest with a registered algorithm and a hex
 // part of the right length. It returns a DIGEST_INVALID *Error otherwise.

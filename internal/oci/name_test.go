@@ -73,3 +73,16 @@ func TestParseDigest(t *testing.T) {
 		}
 	}
 }
+
+var tagRe = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+
+func FuzzValidTag(f *testing.F) {
+	for _, s := range []string{"latest", "v1.2.3", "_x", ".x", "-x", "a-b_c.d", strings.Repeat("a", 129)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := ValidTag(s), tagRe.MatchString(s); got != want {
+			t.Fatalf("ValidTag(%q) = %v, grammar says %v", s, got, want)
+		}
+	})
+}

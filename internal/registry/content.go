@@ -17,16 +17,17 @@ import (
 // (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests)
 // with the upstream's exact bytes, media type and digest.
 func (s *Server) manifest(w http.ResponseWriter, r *http.Request, rt Route) error {
-	mf, err := s.m.Manifest(r.Context(), rt.Name, r.URL.Query().Get("ns"), rt.Ref)
+	mf, err := s.m.Manifest(r.Context(), rt.Name, nsParam(r), rt.Ref)
 	if err != nil {
 		return err
 	}
+	// Canonical keys assigned directly: this is the hottest answer there is.
 	h := w.Header()
 	setOrigin(h, mf.Upstream, mf.Cache)
-	h.Set("Content-Type", mf.MediaType)
-	h.Set("Docker-Content-Digest", mf.Digest.String())
-	h.Set("ETag", `"`+mf.Digest.String()+`"`)
-	setLength(h, int64(len(mf.Body)))
+	h["Content-Type"] = []string{mf.MediaType}
+	h["Docker-Content-Digest"] = []string{mf.Digest.String()}
+	h["Etag"] = []string{`"` + mf.Digest.String() + `"`}
+	h["Content-Length"] = []string{strconv.Itoa(len(mf.Body))}
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(mf.Body)
 	}
@@ -39,7 +40,7 @@ func (s *Server) headBlob(w http.ResponseWriter, r *http.Request, rt Route) erro
 	if err != nil {
 		return err
 	}
-	size, up, res, err := s.m.StatBlob(r.Context(), rt.Name, r.URL.Query().Get("ns"), d)
+	size, up, res, err := s.m.StatBlob(r.Context(), rt.Name, nsParam(r), d)
 	if err != nil {
 		return err
 	}
@@ -68,7 +69,7 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt Route) error
 		// Another node follows this one's download: never send it back.
 		ctx = mirror.WithPeerRequest(ctx)
 	}
-	b, err := s.m.Blob(ctx, rt.Name, r.URL.Query().Get("ns"), d, s.opts.Redirect && !ranged)
+	b, err := s.m.Blob(ctx, rt.Name, nsParam(r), d, s.opts.Redirect && !ranged)
 	if err != nil {
 		return err
 	}

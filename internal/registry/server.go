@@ -44,7 +44,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, rt Route) error
 
 // ServeHTTP parses the route once, checks the method, and dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	w.Header()["Docker-Distribution-Api-Version"] = apiVersion
 	rt, err := ParseRoute(r)
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -89,12 +89,16 @@ func (s *Server) base(w http.ResponseWriter, r *http.Request, _ Route) error {
 	return nil
 }
 
+// apiVersion is the Docker-Distribution-API-Version value, shared by every
+// answer (net/http never modifies header values).
+var apiVersion = []string{"registry/2.0"}
+
 func setOrigin(h http.Header, upstream string, res mirror.CacheResult) {
 	if upstream != "" {
-		h.Set(HeaderUpstream, upstream)
+		h[HeaderUpstream] = []string{upstream}
 	}
 	if res != "" {
-		h.Set(HeaderCache, string(res))
+		h[HeaderCache] = []string{string(res)}
 	}
 }
 
@@ -102,4 +106,13 @@ func setLength(h http.Header, n int64) {
 	if n >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(n, 10))
 	}
+}
+
+// nsParam returns the ?ns= parameter containerd sends, without parsing a
+// query that is not there (most requests have none).
+func nsParam(r *http.Request) string {
+	if r.URL.RawQuery == "" {
+		return ""
+	}
+	return r.URL.Query().Get("ns")
 }

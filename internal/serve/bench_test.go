@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/regmirror/regmirror/internal/config"
+	"github.com/regmirror/regmirror/internal/logging"
 	"github.com/regmirror/regmirror/internal/registrytest"
 )
 
@@ -25,7 +26,7 @@ import (
 // benchApp builds a mirror in front of one fake docker.io upstream holding
 // library/bench:latest (one layer of layerSize bytes). It is newEnv's
 // wiring, for a *testing.B.
-func benchApp(b *testing.B, log *slog.Logger, layerSize int64) (*App, *registrytest.Upstream, string) {
+func benchApp(b *testing.B, lg benchLogger, layerSize int64) (*App, *registrytest.Upstream, string) {
 	b.Helper()
 	up := registrytest.New(b)
 	img := up.PushRandomImage(b, "library/bench", "latest", 1, layerSize)
@@ -44,7 +45,7 @@ func benchApp(b *testing.B, log *slog.Logger, layerSize int64) (*App, *registryt
 	u.ApplyDefaults()
 	cfg.Upstreams = []config.Upstream{u}
 	ctx, cancel := context.WithCancel(context.Background())
-	app, err := Build(ctx, cfg, log)
+	app, err := Build(ctx, cfg, lg.logger, lg.opts...)
 	if err != nil {
 		cancel()
 		b.Fatal(err)
@@ -56,12 +57,22 @@ func benchApp(b *testing.B, log *slog.Logger, layerSize int64) (*App, *registryt
 	return app, up, ld.String()
 }
 
+// benchLogger is a logger and the Build options that go with it.
+type benchLogger struct {
+	logger *slog.Logger
+	opts   []Option
+}
+
 var benchLoggers = []struct {
 	name string
-	log  func() *slog.Logger
+	log  func() benchLogger
 }{
-	{"nolog", func() *slog.Logger { return slog.New(slog.DiscardHandler) }},
-	{"log", func() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }},
+	{"nolog", func() benchLogger { return benchLogger{logger: slog.New(slog.DiscardHandler)} }},
+	// The server's own logger: buffered, with the hand-formatted access line.
+	{"log", func() benchLogger {
+		l := logging.New(io.Discard, config.Log{Level: "info", Format: "text"})
+		return benchLogger{logger: l.Logger, opts: []Option{WithAccessLog(l.Access)}}
+	}},
 }
 
 // serveOnce runs one request through h and fails unless it answers 200.

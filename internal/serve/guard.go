@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -22,11 +21,6 @@ type guard struct {
 	rules   *access.Rules
 	stall   config.Duration
 }
-
-// guardedKey marks a request that already went through a guard, so that
-// wrapping twice (a test server around an already guarded App.Handler)
-// applies each protection once.
-type guardedKey struct{}
 
 // newGuard builds the protections configured in cfg.
 func newGuard(cfg *config.Config, log *slog.Logger) (*guard, error) {
@@ -65,7 +59,7 @@ func (g *guard) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		case p == "/v2" || strings.HasPrefix(p, "/v2/"):
 			// Refusals (400, 401, 429) are registry answers too.
-			w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+			w.Header()["Docker-Distribution-Api-Version"] = []string{"registry/2.0"}
 			if !cleanPath(p) {
 				// Without this, ServeMux would answer 301 to the cleaned
 				// path: no name needs "..", "." or empty components.
@@ -79,14 +73,7 @@ func (g *guard) wrap(next http.Handler) http.Handler {
 			authed.ServeHTTP(w, r)
 		}
 	})
-	progress := limit.WriteProgress(g.stall.D())(route)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Context().Value(guardedKey{}) != nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		progress.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), guardedKey{}, true)))
-	})
+	return limit.WriteProgress(g.stall.D())(route)
 }
 
 // cleanPath reports whether an API path (decoded) has no empty, "." or

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/regmirror/regmirror/internal/logging"
 	"github.com/regmirror/regmirror/internal/metrics"
 	"github.com/regmirror/regmirror/internal/oci"
 	"github.com/regmirror/regmirror/internal/reference"
@@ -90,20 +92,32 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 		"Explicit: docker pull " + a.publicHost(r) + "/gcr.io/distroless/static:latest\n"))
 }
 
-// accessLog writes one line per request: client, method, path, status,
-// bytes, duration, upstream and cache result. It runs as a hook of the
-// metrics middleware, which owns the response wrapper.
-func accessLog(log *slog.Logger) func(metrics.Request, http.Header) {
+// accessLog turns each finished request into an access-log line: client,
+// method, path, status, bytes, duration, upstream and cache result. It runs
+// as a hook of the metrics middleware, which owns the response wrapper.
+func accessLog(write func(logging.Access)) func(metrics.Request, http.Header) {
 	return func(r metrics.Request, h http.Header) {
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("client", r.RemoteAddr),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.RequestURI()),
-			slog.Int("status", r.Status),
-			slog.Int64("bytes", r.Bytes),
-			slog.Duration("duration", r.Duration),
-			slog.String("upstream", h.Get(registry.HeaderUpstream)),
-			slog.String("cache", h.Get(registry.HeaderCache)),
+		write(logging.Access{
+			Client: r.RemoteAddr, Method: r.Method, Path: r.URL.RequestURI(),
+			Status: r.Status, Bytes: r.Bytes, Duration: r.Duration,
+			Upstream: h.Get(registry.HeaderUpstream), Cache: h.Get(registry.HeaderCache),
+		})
+	}
+}
+
+// slogAccess writes access lines through a plain *slog.Logger (when Build
+// is not given the faster logging.Logger.Access).
+func slogAccess(log *slog.Logger) func(logging.Access) {
+	return func(a logging.Access) {
+		log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+			slog.String("client", a.Client),
+			slog.String("method", a.Method),
+			slog.String("path", a.Path),
+			slog.Int("status", a.Status),
+			slog.Int64("bytes", a.Bytes),
+			slog.Duration("duration", a.Duration),
+			slog.String("upstream", a.Upstream),
+			slog.String("cache", a.Cache),
 		)
 	}
 }

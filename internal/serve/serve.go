@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/regmirror/regmirror/internal/config"
 	"github.com/regmirror/regmirror/internal/coord"
+	"github.com/regmirror/regmirror/internal/logging"
 	"github.com/regmirror/regmirror/internal/meta"
 	"github.com/regmirror/regmirror/internal/metrics"
 	"github.com/regmirror/regmirror/internal/mirror"
@@ -44,13 +46,30 @@ type App struct {
 	lc *lifecycle // eviction, admin API, scheduled prefetch
 }
 
+// Option tunes Build.
+type Option func(*options)
+
+type options struct {
+	access func(logging.Access)
+}
+
+// WithAccessLog sets the writer of access-log lines (logging.Logger.Access
+// is the fast one); by default they go through the slog logger.
+func WithAccessLog(write func(logging.Access)) Option {
+	return func(o *options) { o.access = write }
+}
+
 // Build opens the stores and wires every component. Close releases them.
-func Build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
+	o := options{access: slogAccess(log)}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	st, md, co, fillDir, err := openBackends(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	app, err := build(ctx, cfg, log, st, md, co, fillDir)
+	app, err := build(ctx, cfg, log, o, st, md, co, fillDir)
 	if err != nil {
 		_ = closeBackends(md, co)
 		return nil, err
@@ -59,7 +78,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, err
 }
 
 // build wires the components over opened backends.
-func build(ctx context.Context, cfg *config.Config, log *slog.Logger, st store.Store, md meta.Store, co *coord.Coordinator, fillDir string) (*App, error) {
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger, o options, st store.Store, md meta.Store, co *coord.Coordinator, fillDir string) (*App, error) {
 	router, err := route.New(cfg.Upstreams, cfg.Routes)
 	if err != nil {
 		return nil, err
@@ -129,15 +148,22 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, st store.S
 		}})
 	api := registry.New(m, registry.Options{Logger: log, Redirect: cfg.Storage.S3.Redirect})
 	mux := http.NewServeMux()
-	mux.Handle("/v2/", api)
-	mux.Handle("/v2", api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", app.ready)
 	mux.HandleFunc("GET /api/resolve", app.resolveAPI)
 	obs.route(mux, Version)
 	mux.HandleFunc("/", app.home)
-	// Metrics and the access log see every request, refusals included.
-	app.Handler = met.Middleware(g.wrap(mux), accessLog(log))
+	// The API goes straight to its handler (it parses its own paths); the
+	// mux has the rest. Metrics and the access log see every request,
+	// refusals included.
+	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "/v2" || strings.HasPrefix(p, "/v2/") {
+			api.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	app.Handler = met.Middleware(g.wrap(front), accessLog(o.access))
 	return app, nil
 }
 
