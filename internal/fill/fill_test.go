@@ -298,3 +298,75 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 		return 0, c.ctx.Err()
 	}
 }
+
+// TestWriteToFollowsDownload: io.Copy uses the reader's WriteTo, which
+// sends from a file handle of its own (sendfile on a socket) while the
+// download is still running, and holds back the last byte until verified.
+func TestWriteToFollowsDownload(t *testing.T) {
+	m, _ := newManager(t)
+	data := randomBytes(t, 3*chunkSize+5)
+	d := digest.FromBytes(data)
+	src := &source{data: data, gate: make(chan struct{}), gateAt: chunkSize + 1}
+	f, _ := m.Start(d, src.open)
+	defer f.Release()
+	if err := f.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.NewReader(context.Background(), 0, -1).(io.WriterTo); !ok {
+		t.Fatal("a fill reader must implement io.WriterTo")
+	}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	var got bytes.Buffer
+	go func() {
+		_, err := io.Copy(pw, f.NewReader(context.Background(), 0, -1))
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	copied := make(chan struct{})
+	go func() { _, _ = io.Copy(&got, pr); close(copied) }()
+	// The first chunk arrives while the upstream is still gated.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatal("no bytes before the transfer ended")
+		}
+		if n := f.snapshotWritten(); n > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(src.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	<-copied
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("WriteTo delivered %d of %d bytes, or wrong ones", got.Len(), len(data))
+	}
+
+	// A range through WriteTo.
+	var part bytes.Buffer
+	if _, err := io.Copy(&part, f.NewReader(context.Background(), 7, 7+chunkSize)); err != nil || !bytes.Equal(part.Bytes(), data[7:7+chunkSize]) {
+		t.Fatalf("ranged WriteTo: %v, %d bytes", err, part.Len())
+	}
+}
+
+func TestWriteToFailsOnMismatch(t *testing.T) {
+	m, c := newManager(t)
+	data := randomBytes(t, 2*chunkSize)
+	f, _ := m.Start(digest.FromBytes(data), (&source{data: data, flip: true}).open)
+	defer f.Release()
+	var got bytes.Buffer
+	_, err := io.Copy(&got, f.NewReader(context.Background(), 0, -1))
+	if !errors.Is(err, ErrDigestMismatch) || got.Len() >= len(data) || len(c.paths) != 0 {
+		t.Fatalf("err=%v got=%d committed=%d", err, got.Len(), len(c.paths))
+	}
+}
+
+// snapshotWritten is for tests: how many bytes the download wrote.
+func (f *Fill) snapshotWritten() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.written
+}
