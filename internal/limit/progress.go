@@ -52,14 +52,23 @@ type progressWriter struct {
 	http.ResponseWriter
 	rc    *http.ResponseController
 	stall time.Duration
-	ok    bool // false once the writer turned out not to support deadlines
+	ok    bool      // false once the writer turned out not to support deadlines
+	last  time.Time // when the deadline was last moved
 }
 
+// extend moves the deadline to stall from now. It skips the system work
+// while the deadline set last is still nearly a whole stall away, so a small
+// answer costs one deadline update, not one per write.
 func (p *progressWriter) extend() {
 	if !p.ok {
 		return
 	}
-	if err := p.rc.SetWriteDeadline(time.Now().Add(p.stall)); errors.Is(err, http.ErrNotSupported) {
+	now := time.Now()
+	if !p.last.IsZero() && now.Sub(p.last) < p.stall/8 {
+		return
+	}
+	p.last = now
+	if err := p.rc.SetWriteDeadline(now.Add(p.stall)); errors.Is(err, http.ErrNotSupported) {
 		p.ok = false
 	}
 }
