@@ -2,7 +2,7 @@
 # test.sh: regmirror's whole test suite, the one command in the README.
 #
 #   scripts/test.sh               # everything, in this order:
-#   scripts/test.sh vet unit fuzz e2e   # or any of these stages
+#   scripts/test.sh vet unit fuzz e2e bench   # or any of these stages
 #
 #   deps  scripts/install-deps.sh (always first; SKIP_DEPS=1 skips it)
 #   vet   go vet ./...                                       1 check
@@ -10,6 +10,7 @@
 #   fuzz  go test -run=^$ -fuzz=^FuzzX$ -fuzztime=20000x PKG 1 check per Fuzz target
 #   e2e   go build bin/regmirror, then test/e2e/*.sh         1 check for the build,
 #                                                            + every check the scripts count
+#   bench scripts/bench.sh --ci (count-based checks only)    every check it counts
 #
 # The last line is "N passed, N failed", the sum over all stages; the exit
 # status is 1 if anything failed. A package or script that fails without
@@ -18,7 +19,7 @@
 # Env:
 #   CI=true      no test cache (-count=1); e2e scripts print daemon logs on failure
 #   RACE=0|1     go test -race (default 1 when cgo works; the mirror is concurrent)
-#   FUZZTIME     per fuzz target (default 5s)
+#   FUZZTIME     per fuzz target (default 20000x: iterations, not seconds)
 #   E2E="core docker"  run only these e2e scripts (default: all test/e2e/*.sh)
 #   KEEP_LOGS=1  keep the per-stage logs (kept anyway when something failed)
 set -uo pipefail
@@ -28,7 +29,7 @@ GOBIN_DIR="$(go env GOPATH | cut -d: -f1)/bin"
 export PATH="$ROOT/bin:$GOBIN_DIR:$PATH"
 
 STAGES=("$@")
-[ ${#STAGES[@]} -gt 0 ] || STAGES=(vet unit fuzz e2e)
+[ ${#STAGES[@]} -gt 0 ] || STAGES=(vet unit fuzz e2e bench)
 LOGS=$(mktemp -d /tmp/regmirror-test.XXXXXX)
 TOTAL_PASS=0
 TOTAL_FAIL=0
@@ -115,28 +116,44 @@ stage_e2e() {
     done
   fi
   for s in "${scripts[@]}"; do
-    name=$(basename "$s" .sh)
-    t0=$SECONDS
-    say "e2e $name"
-    timeout 900 bash "$s" 2>"$LOGS/e2e-$name.err" | tee "$LOGS/e2e-$name.log"
-    rc=${PIPESTATUS[0]}
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOGS/e2e-$name.log" | tail -n 1)
-    p=0 f=0
-    if [ -n "$line" ]; then
-      p=${line%% passed*}
-      f=${line#*passed, }
-      f=${f%% failed}
-    fi
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-      f=1
-      echo "FAIL - $name exited with status $rc without reporting a failure"
-    fi
-    if [ "$f" -gt 0 ] || [ "$rc" -ne 0 ]; then
-      echo "--- stderr of $name (last 40 lines; all in $LOGS/e2e-$name.err)"
-      tail -n 40 "$LOGS/e2e-$name.err"
-    fi
-    tally "e2e $name" "$p" "$f" $((SECONDS - t0))
+    run_counted "e2e $(basename "$s" .sh)" bash "$s"
   done
+}
+
+# stage_bench: the benchmark's CI mode (small blobs, a few seconds). It
+# asserts only count-based properties: one upstream GET under concurrency,
+# zero upstream requests for cached digests, streaming before the upstream
+# transfer ends. Timings are reported by `make bench`, never asserted.
+stage_bench() {
+  run_counted "bench --ci" bash scripts/bench.sh --ci
+}
+
+# run_counted NAME CMD...: runs a script that ends with "N passed, N
+# failed" and adds its counts; a non-zero exit without a reported failure
+# counts as one failure.
+run_counted() {
+  local name=$1 t0=$SECONDS log rc line p f
+  shift
+  log=$LOGS/$(echo "$name" | tr ' /' '__')
+  say "$name"
+  timeout 900 "$@" 2>"$log.err" | tee "$log.log"
+  rc=${PIPESTATUS[0]}
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log.log" | tail -n 1)
+  p=0 f=0
+  if [ -n "$line" ]; then
+    p=${line%% passed*}
+    f=${line#*passed, }
+    f=${f%% failed}
+  fi
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    f=1
+    echo "FAIL - $name exited with status $rc without reporting a failure"
+  fi
+  if [ "$f" -gt 0 ] || [ "$rc" -ne 0 ]; then
+    echo "--- stderr of $name (last 40 lines; all in $log.err)"
+    tail -n 40 "$log.err"
+  fi
+  tally "$name" "$p" "$f" $((SECONDS - t0))
 }
 
 T0=$SECONDS
@@ -146,9 +163,9 @@ if [ -z "${SKIP_DEPS:-}" ]; then
 fi
 for st in "${STAGES[@]}"; do
   case $st in
-  vet | unit | fuzz | e2e) "stage_$st" ;;
+  vet | unit | fuzz | e2e | bench) "stage_$st" ;;
   deps) ;;
-  *) echo "unknown stage $st (want vet, unit, fuzz, e2e)"; exit 2 ;;
+  *) echo "unknown stage $st (want vet, unit, fuzz, e2e, bench)"; exit 2 ;;
   esac
 done
 
