@@ -160,7 +160,7 @@ func (e *Evictor) check(ctx context.Context, d digest.Digest, size int64) (strin
 	}
 	defer rc.Close()
 	dg := d.Algorithm().Digester()
-	n, err := io.Copy(dg.Hash(), &ctxReader{ctx: ctx, r: rc})
+	n, err := io.Copy(dg.Hash(), store.ContextReader(ctx, rc))
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
@@ -194,18 +194,4 @@ func (e *Evictor) removeObject(ctx context.Context, del store.Deleter, d digest.
 		e.opts.Forget(d)
 	}
 	return nil
-}
-
-// ctxReader stops a long hash once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-// Read implements io.Reader.
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -74,7 +74,7 @@ func (s *Store) copyVerified(ctx context.Context, w io.Writer, d digest.Digest, 
 	digester := d.Algorithm().Digester()
 	// Reading one byte past size detects an over-long stream without
 	// trusting the caller's reader to stop.
-	src := &ctxReader{ctx: ctx, r: io.LimitReader(r, size+1)}
+	src := store.ContextReader(ctx, io.LimitReader(r, size+1))
 	n, err := io.CopyBuffer(io.MultiWriter(w, digester.Hash()), src, *bufp)
 	if err != nil {
 		return err
@@ -175,19 +175,4 @@ func syncFile(path string) error {
 		return fmt.Errorf("fsync %s: %w", path, err)
 	}
 	return f.Close()
-}
-
-// ctxReader fails reads once ctx is done, so a cancelled request stops a
-// long copy at the next buffer.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-// Read implements io.Reader.
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
