@@ -99,38 +99,7 @@ func TestKillDuringDownload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "regmirror")
-	build := exec.Command("go", "build", "-o", bin, "github.com/regmirror/regmirror/cmd/regmirror")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
-	var big atomic.Value // digest.Digest of the layer to throttle
-	var slowed atomic.Int32
-	throttle := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			d, _ := big.Load().(digest.Digest)
-			if r.Method == http.MethodGet && d != "" && strings.HasSuffix(r.URL.Path, d.String()) && slowed.Add(1) == 1 {
-				w = &pacedWriter{ResponseWriter: w, piece: 64 << 10, pause: 20 * time.Millisecond}
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-	up := registrytest.New(t, registrytest.WithHandlerWrap(throttle))
-	img := up.PushRandomImage(t, "library/big", "latest", 1, 8<<20)
-	layer := blobsOf(t, img)[1]
-	big.Store(layer)
-
-	data := t.TempDir()
-	addr := freeLoopbackAddr(t)
-	cfgPath := filepath.Join(t.TempDir(), "regmirror.yaml")
-	cfg := fmt.Sprintf("listen: %s\nstorage:\n  path: %s\nadmin:\n  listen: \"off\"\nlog:\n  level: debug\nupstreams:\n  - name: docker.io\n    endpoint: %s\n", addr, data, up.URL)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := &mirrorProc{t: t, bin: bin, cfg: cfgPath, url: "http://" + addr}
-	p.start()
-	t.Cleanup(p.kill)
+	p, _, layer, data := slowBlobMirror(t, 8<<20, true, "log:\n  level: debug\n")
 
 	// A cold pull; kill the mirror once the client has 1 MiB.
 	blobURL := p.url + "/v2/library/big/blobs/" + layer.String()
@@ -168,6 +137,47 @@ func TestKillDuringDownload(t *testing.T) {
 	if b, err := os.ReadFile(object); err != nil || digest.FromBytes(b) != layer {
 		t.Errorf("cached object: err %v, verifies %v", err, err == nil && digest.FromBytes(b) == layer)
 	}
+}
+
+// slowBlobMirror builds the binary and starts it in front of an upstream
+// holding library/big with one layer of size bytes, whose GETs of that layer
+// are paced (64 KiB every 20 ms; only the first GET when firstOnly). extra
+// is appended to the configuration. It returns the running mirror (killed at
+// cleanup), the upstream, the layer's digest and the data directory.
+func slowBlobMirror(t *testing.T, size int64, firstOnly bool, extra string) (*mirrorProc, *registrytest.Upstream, digest.Digest, string) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "regmirror")
+	build := exec.Command("go", "build", "-o", bin, "github.com/regmirror/regmirror/cmd/regmirror")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var big atomic.Value // digest.Digest of the layer to throttle
+	var slowed atomic.Int32
+	throttle := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			d, _ := big.Load().(digest.Digest)
+			if r.Method == http.MethodGet && d != "" && strings.HasSuffix(r.URL.Path, d.String()) && (slowed.Add(1) == 1 || !firstOnly) {
+				w = &pacedWriter{ResponseWriter: w, piece: 64 << 10, pause: 20 * time.Millisecond}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	up := registrytest.New(t, registrytest.WithHandlerWrap(throttle))
+	img := up.PushRandomImage(t, "library/big", "latest", 1, size)
+	layer := blobsOf(t, img)[1]
+	big.Store(layer)
+
+	data := t.TempDir()
+	addr := freeLoopbackAddr(t)
+	cfgPath := filepath.Join(t.TempDir(), "regmirror.yaml")
+	cfg := fmt.Sprintf("listen: %s\nstorage:\n  path: %s\nadmin:\n  listen: \"off\"\n%supstreams:\n  - name: docker.io\n    endpoint: %s\n", addr, data, extra, up.URL)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &mirrorProc{t: t, bin: bin, cfg: cfgPath, url: "http://" + addr}
+	p.start()
+	t.Cleanup(p.kill)
+	return p, up, layer, data
 }
 
 // sha256OfGET GETs url and returns the sha256 digest of the body.

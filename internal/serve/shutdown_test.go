@@ -3,21 +3,11 @@ package serve
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/opencontainers/go-digest"
-
-	"github.com/regmirror/regmirror/internal/registrytest"
 )
 
 // TestSIGTERMLetsColdPullFinish sends SIGTERM to a real mirror process
@@ -29,36 +19,9 @@ func TestSIGTERMLetsColdPullFinish(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "regmirror")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/regmirror/regmirror/cmd/regmirror").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	var big atomic.Value
-	throttle := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if d, _ := big.Load().(digest.Digest); r.Method == http.MethodGet && d != "" && strings.HasSuffix(r.URL.Path, d.String()) {
-				w = &pacedWriter{ResponseWriter: w, piece: 128 << 10, pause: 20 * time.Millisecond}
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-	up := registrytest.New(t, registrytest.WithHandlerWrap(throttle))
-	img := up.PushRandomImage(t, "library/slow", "latest", 1, 4<<20)
-	layer := blobsOf(t, img)[1]
-	big.Store(layer)
+	p, up, layer, _ := slowBlobMirror(t, 4<<20, false, "server:\n  shutdownTimeout: 30s\n")
 
-	data := t.TempDir()
-	addr := freeLoopbackAddr(t)
-	cfgPath := filepath.Join(t.TempDir(), "regmirror.yaml")
-	cfg := fmt.Sprintf("listen: %s\nstorage:\n  path: %s\nadmin:\n  listen: \"off\"\nserver:\n  shutdownTimeout: 30s\nupstreams:\n  - name: docker.io\n    endpoint: %s\n", addr, data, up.URL)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := &mirrorProc{t: t, bin: bin, cfg: cfgPath, url: "http://" + addr}
-	p.start()
-	t.Cleanup(p.kill)
-
-	resp, err := http.Get(p.url + "/v2/library/slow/blobs/" + layer.String())
+	resp, err := http.Get(p.url + "/v2/library/big/blobs/" + layer.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +53,7 @@ func TestSIGTERMLetsColdPullFinish(t *testing.T) {
 	// The object was committed: a restarted mirror serves it without the upstream.
 	up.Stop()
 	p.start()
-	resp2, err := http.Get(p.url + "/v2/library/slow/blobs/" + layer.String())
+	resp2, err := http.Get(p.url + "/v2/library/big/blobs/" + layer.String())
 	if err != nil {
 		t.Fatal(err)
 	}
