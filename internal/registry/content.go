@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/regmirror/regmirror/internal/mirror"
@@ -111,9 +110,9 @@ func (s *Server) streamFill(w http.ResponseWriter, r *http.Request, b *mirror.Bl
 		setLength(h, b.Size)
 	}
 	w.WriteHeader(status)
-	bp := copyBufPool.Get().(*[]byte)
-	defer copyBufPool.Put(bp)
-	if _, err := io.CopyBuffer(w, b.Reader(r.Context(), start, end), *bp); err != nil {
+	// The reader sends what is already downloaded with sendfile
+	// (io.WriterTo) and follows the download for the rest.
+	if _, err := io.Copy(w, b.Reader(r.Context(), start, end)); err != nil {
 		if r.Context().Err() == nil {
 			s.log.Warn("blob stream aborted", "digest", b.Digest, "upstream", b.Upstream, "err", err)
 		}
@@ -161,5 +160,3 @@ func parseRange(header string, size int64) (br byteRange, ok bool, err error) {
 	}
 	return byteRange{start: start, end: end}, true, nil
 }
-
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
