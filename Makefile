@@ -2,7 +2,7 @@
 # (see docs/testing.md); these targets are shortcuts to it.
 
 GO      ?= go
-CONFIG  ?= regmirror.yaml
+CONFIG  ?=
 E2E     ?=
 
 .PHONY: build run test unit e2e fuzz bench deps tools clean
@@ -11,9 +11,9 @@ E2E     ?=
 build:
 	$(GO) build -o bin/regmirror ./cmd/regmirror
 
-## run: the mirror from source with CONFIG (default regmirror.yaml)
+## run: the mirror from source, with CONFIG=FILE or the built-in defaults
 run:
-	$(GO) run ./cmd/regmirror serve --config $(CONFIG)
+	$(GO) run ./cmd/regmirror serve $(if $(CONFIG),--config $(CONFIG))
 
 ## test: everything (deps, vet, unit, fuzz, e2e); the README's test command
 test:
