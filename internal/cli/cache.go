@@ -139,6 +139,17 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// show prints an operation's result: JSON with --json, else with text.
+func show[T any](cmd *cobra.Command, f *cacheFlags, v T, err error, text func(io.Writer, T) error) error {
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return printJSON(cmd.OutOrStdout(), v)
+	}
+	return text(cmd.OutOrStdout(), v)
+}
+
 func newCacheLs() *cobra.Command {
 	var f cacheFlags
 	var upstream string
@@ -153,13 +164,7 @@ func newCacheLs() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withCache(cmd, &f, func(t *cacheTarget) error {
 				repos, err := t.ops.List(cmd.Context(), upstream)
-				if err != nil {
-					return err
-				}
-				if f.json {
-					return printJSON(cmd.OutOrStdout(), repos)
-				}
-				return printRepos(cmd.OutOrStdout(), repos, time.Now())
+				return show(cmd, &f, repos, err, func(w io.Writer, r []admin.Repo) error { return printRepos(w, r, time.Now()) })
 			})
 		},
 	}
@@ -179,13 +184,7 @@ func newCacheStats() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withCache(cmd, &f, func(t *cacheTarget) error {
 				s, err := t.ops.Stats(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if f.json {
-					return printJSON(cmd.OutOrStdout(), s)
-				}
-				return printStats(cmd.OutOrStdout(), t.where, s, time.Now())
+				return show(cmd, &f, s, err, func(w io.Writer, s admin.Stats) error { return printStats(w, t.where, s, time.Now()) })
 			})
 		},
 	}
@@ -227,13 +226,7 @@ func newCachePrune() *cobra.Command {
 			}
 			return withCache(cmd, &f, func(t *cacheTarget) error {
 				res, err := t.ops.Prune(cmd.Context(), req)
-				if err != nil {
-					return err
-				}
-				if f.json {
-					return printJSON(cmd.OutOrStdout(), res)
-				}
-				return printPrune(cmd.OutOrStdout(), res, time.Now())
+				return show(cmd, &f, res, err, func(w io.Writer, r evict.Result) error { return printPrune(w, r, time.Now()) })
 			})
 		},
 	}
@@ -268,14 +261,7 @@ func newCacheVerify() *cobra.Command {
 				if opts.Progress != nil {
 					opts.Progress(-1, 0) // end the progress line
 				}
-				if err != nil {
-					return err
-				}
-				if f.json {
-					err = printJSON(cmd.OutOrStdout(), res)
-				} else {
-					err = printVerify(cmd.OutOrStdout(), res)
-				}
+				err = show(cmd, &f, res, err, printVerify)
 				if err == nil && len(res.Corrupt) > res.Repaired {
 					err = errCorrupt
 				}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/regmirror/regmirror/internal/mirror"
 	"github.com/regmirror/regmirror/internal/oci"
 )
 
@@ -48,7 +49,7 @@ func (s *Server) referrers(w http.ResponseWriter, r *http.Request, rt Route) err
 	if err != nil {
 		return err
 	}
-	setOrigin(w.Header(), ref.Upstream, "")
+	setOrigin(w.Header(), ref.Upstream, mirror.Pass)
 	return s.writeJSON(w, r, ref.Body, ref.MediaType, "")
 }
 

@@ -167,6 +167,11 @@ func TestBaseAndReadOnly(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != "{}" || resp.Header.Get("Docker-Distribution-API-Version") != "registry/2.0" {
 		t.Fatalf("/v2/: %d %q", resp.StatusCode, body)
 	}
+	for _, path := range []string{"/nope", "/v3/x", "/static/../x"} {
+		if resp := e.get("GET", path); resp.StatusCode != 404 || ociError(t, resp) != "NAME_UNKNOWN" {
+			t.Errorf("GET %s: %d, want a 404 OCI error", path, resp.StatusCode)
+		}
+	}
 	for _, c := range []struct{ method, path string }{
 		{"PUT", "/v2/library/x/manifests/latest"},
 		{"DELETE", "/v2/library/x/manifests/latest"},
@@ -249,6 +254,9 @@ func TestReferrersEmptyIndexWhenUpstreamHasNone(t *testing.T) {
 	}
 	if err := decodeJSON(resp, &idx); err != nil || resp.StatusCode != 200 || idx.SchemaVersion != 2 {
 		t.Fatalf("referrers: %d %v", resp.StatusCode, err)
+	}
+	if resp.Header.Get("X-Mirror-Upstream") != "docker.io" || resp.Header.Get("X-Mirror-Cache") != "pass" {
+		t.Errorf("referrers answer lacks its origin headers: %v", resp.Header)
 	}
 }
 

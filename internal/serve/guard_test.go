@@ -21,10 +21,6 @@ import (
 	"github.com/regmirror/regmirror/internal/store"
 )
 
-// guardEnv is kept for the tests' readability: Build already puts the
-// guard in front of App.Handler, so there is nothing to add.
-func guardEnv(e *env) { e.t.Helper() }
-
 // mirrorOption reads an unexported mirror option by reflection, to tell
 // whether Build wires a setting yet; ok is false when the field does not
 // exist. They guard against the wiring being lost.
@@ -82,7 +78,6 @@ func TestRateLimitWithRealClients(t *testing.T) {
 		c.Limits.RequestsPerSecond = 1
 		c.Limits.Burst = 4
 	}, upSpec{name: "docker.io"})
-	guardEnv(e)
 	for i := range 4 {
 		if resp := e.get("GET", "/v2/"); resp.StatusCode != 200 {
 			t.Fatalf("request %d within the burst: %d", i, resp.StatusCode)
@@ -111,7 +106,6 @@ func TestBandwidthLimitWithRealClients(t *testing.T) {
 		c.Limits.TrustedProxies = []string{"127.0.0.1"}
 		c.Limits.Exempt = []string{"192.0.2.0/24"}
 	}, upSpec{name: "docker.io"})
-	guardEnv(e)
 	up := e.ups["docker.io"]
 	img := up.PushRandomImage(t, "library/big", "latest", 1, 5<<19) // one ~2.5 MiB layer
 	layers, _ := img.Layers()
@@ -156,7 +150,6 @@ func TestMirrorAuthentication(t *testing.T) {
 	e := newEnv(t, func(c *config.Config) {
 		c.Auth = config.Auth{Htpasswd: htpasswd, Tokens: []string{"tok-abc"}, Realm: "test mirror"}
 	}, upSpec{name: "docker.io"})
-	guardEnv(e)
 	want, _ := e.ups["docker.io"].PushRandomImage(t, "library/app", "v1", 2, 4096).Digest()
 
 	// docker login starts with GET /v2/ and expects a Basic challenge.

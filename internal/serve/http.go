@@ -80,16 +80,10 @@ func (a *App) publicHost(r *http.Request) string {
 	return r.Host
 }
 
-// home is a placeholder until the homepage is embedded.
-func (a *App) home(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/" {
-		oci.WriteError(w, oci.NewError(oci.CodeNameUnknown, "not found"))
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("regmirror: a pull-through mirror for container images.\n" +
-		"Docker: add \"registry-mirrors\": [\"http://" + a.publicHost(r) + "\"] to daemon.json.\n" +
-		"Explicit: docker pull " + a.publicHost(r) + "/gcr.io/distroless/static:latest\n"))
+// notFound answers every path nothing else serves (the homepage has
+// GET /): an OCI error, like every other failure.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	oci.WriteError(w, oci.NewError(oci.CodeNameUnknown, "not found"))
 }
 
 // accessLog turns each finished request into an access-log line: client,

@@ -152,7 +152,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, o options,
 	mux.HandleFunc("GET /readyz", app.ready)
 	mux.HandleFunc("GET /api/resolve", app.resolveAPI)
 	obs.route(mux, Version)
-	mux.HandleFunc("/", app.home)
+	mux.HandleFunc("/", notFound)
 	// The API goes straight to its handler (it parses its own paths); the
 	// mux has the rest. Metrics and the access log see every request,
 	// refusals included.
