@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
@@ -60,7 +61,9 @@ func (m *testMirror) stop() {
 		return
 	}
 	m.srv.Close()
-	_ = m.app.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = m.app.Close(ctx)
 	m.srv = nil
 }
 
@@ -69,6 +72,13 @@ func (m *testMirror) pull(image string) prefetch.Result {
 	m.t.Helper()
 	res, err := (&prefetch.Client{Base: m.srv.URL}).Image(context.Background(), image, nil, nil)
 	if err != nil {
+		m.t.Fatal(err)
+	}
+	// The client has its last byte once the digest is verified; wait for
+	// the commit that follows.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.app.Mirror.Fills().Drain(ctx); err != nil {
 		m.t.Fatal(err)
 	}
 	return res

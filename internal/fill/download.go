@@ -20,7 +20,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &
 // verify, commit, and publish the outcome.
 func (f *Fill) run(open OpenFunc, commit CommitFunc) {
 	m := f.m
-	ctx, cancel := context.WithTimeout(context.Background(), m.opts.Timeout)
+	ctx, cancel := context.WithTimeout(m.base, m.opts.Timeout)
 	defer cancel()
 
 	err := f.download(ctx, cancel, open)
@@ -150,15 +150,10 @@ func (f *Fill) download(ctx context.Context, cancel context.CancelFunc, open Ope
 	if f.digest.Algorithm().Encode(sum) != f.digest.Encoded() {
 		return f.errorf("%w", ErrDigestMismatch)
 	}
-	if err := f.sync(); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	if f.size < 0 {
-		f.size = f.written
-	}
-	f.mu.Unlock()
-	return nil
+	// The bytes are right: followers may have the last one now, and need
+	// not wait for the disk. The cache gets the file only once it is durable.
+	f.markVerified()
+	return f.sync()
 }
 
 // IsDigestMismatch reports whether err is a verification failure.

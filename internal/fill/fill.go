@@ -81,6 +81,15 @@ type Manager struct {
 	active  atomic.Int64 // downloads running
 	waiters atomic.Int64 // followers attached to a running download beyond its first
 
+	// running counts download goroutines for Drain; idle is closed when it
+	// drops to zero. base is the parent of every download's context,
+	// cancelled when Drain gives up waiting.
+	runMu      sync.Mutex
+	running    int
+	idle       chan struct{}
+	base       context.Context
+	cancelBase context.CancelFunc
+
 	disk       diskState // whether the disk is full (passthrough.go)
 	createTemp func(dir string) (tempFile, error)
 }
@@ -97,8 +106,63 @@ func New(opts Options) *Manager {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{opts: opts, fills: make(map[digest.Digest]*Fill), createTemp: createTempFile}
+	m.base, m.cancelBase = context.WithCancel(context.Background())
 	m.disk.now = time.Now
 	return m
+}
+
+// Drain waits for every download in progress to finish (commit or fail).
+// When ctx ends first, it cancels them and waits for them to stop, so that
+// nothing touches the store or the temporary directory once Drain returns;
+// a cancelled download commits nothing. It returns ctx's error in that case.
+// Downloads started after Drain returned on ctx's end fail at once.
+func (m *Manager) Drain(ctx context.Context) error {
+	done := m.idleCh()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	m.cancelBase()
+	<-done
+	return ctx.Err()
+}
+
+// idleCh returns a channel closed once no download goroutine runs.
+func (m *Manager) idleCh() <-chan struct{} {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	if m.running == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if m.idle == nil {
+		m.idle = make(chan struct{})
+	}
+	return m.idle
+}
+
+// spawn runs f's download on its own goroutine, counted for Drain.
+func (m *Manager) spawn(f *Fill, open OpenFunc, commit CommitFunc) {
+	m.active.Add(1)
+	m.runMu.Lock()
+	m.running++
+	m.runMu.Unlock()
+	go func() {
+		defer m.exited()
+		f.run(open, commit)
+	}()
+}
+
+func (m *Manager) exited() {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	m.running--
+	if m.running == 0 && m.idle != nil {
+		close(m.idle)
+		m.idle = nil
+	}
 }
 
 // Active returns the number of downloads in progress.
@@ -132,8 +196,7 @@ func (m *Manager) Start(d digest.Digest, open OpenFunc, commit CommitFunc) (f *F
 	}
 	f.refs.Store(2) // the caller and the download itself
 	m.fills[d] = f
-	m.active.Add(1)
-	go f.run(open, commit)
+	m.spawn(f, open, commit)
 	return f, false
 }
 
@@ -152,8 +215,13 @@ type Fill struct {
 	pass    passState
 	size    int64 // -1 unknown
 	written int64
-	done    bool
-	err     error
+	// verified: every byte is written and matches the digest. Followers
+	// may read to the end from then on, while the download makes the file
+	// durable and commits it; a failure after this point affects the cache
+	// only, never a follower.
+	verified bool
+	done     bool
+	err      error
 	changed chan struct{} // closed and replaced whenever written/done changes
 }
 
@@ -251,11 +319,27 @@ func (f *Fill) snapshot() (avail int64, done bool, err error, ch <-chan struct{}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	avail = f.written
+	if f.verified {
+		return avail, true, nil, f.changed
+	}
 	if !f.done && f.size > 0 && avail >= f.size {
 		// Hold back the last byte until the digest is verified.
 		avail = f.size - 1
 	}
 	return avail, f.done, f.err, f.changed
+}
+
+// markVerified lets followers read the whole blob: every byte is written
+// and matches the digest.
+func (f *Fill) markVerified() {
+	f.mu.Lock()
+	if f.size < 0 {
+		f.size = f.written
+	}
+	f.verified = true
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
 }
 
 type reader struct {

@@ -162,8 +162,45 @@ func TestFollowersShareOneDownload(t *testing.T) {
 	if got := src.opens.Load(); got != 1 {
 		t.Errorf("upstream opened %d times, want 1", got)
 	}
+	// Followers finish once the bytes are verified; the commit follows.
+	if err := m.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if !bytes.Equal(c.paths[d], data) {
 		t.Error("committed content differs")
+	}
+}
+
+// TestLastByteBeforeCommit: followers get the last byte as soon as the
+// digest is verified, without waiting for the commit (fsync and rename);
+// the cache gets the file only after.
+func TestLastByteBeforeCommit(t *testing.T) {
+	dir := t.TempDir()
+	m := New(Options{Dir: dir})
+	data := randomBytes(t, chunkSize+9)
+	d := digest.FromBytes(data)
+	release := make(chan struct{})
+	var committed atomic.Bool
+	commit := func(context.Context, digest.Digest, int64, string) error {
+		<-release
+		committed.Store(true)
+		return nil
+	}
+	src := &source{data: data}
+	f, _ := m.Start(d, src.open, commit)
+	got, err := readAll(context.Background(), f, 0, -1)
+	f.Release()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read: err=%v, %d bytes", err, len(got))
+	}
+	if committed.Load() {
+		t.Fatal("committed before release")
+	}
+	close(release)
+	if err := m.Drain(context.Background()); err != nil || !committed.Load() {
+		t.Fatalf("Drain = %v, committed %v", err, committed.Load())
 	}
 }
 
@@ -369,4 +406,63 @@ func (f *Fill) snapshotWritten() int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.written
+}
+
+// TestDrainWaitsForCommit: Drain returns only after a running download has
+// committed, so a shutdown never leaves a write behind it.
+func TestDrainWaitsForCommit(t *testing.T) {
+	m, c := newManager(t)
+	data := randomBytes(t, 3*chunkSize)
+	gate := make(chan struct{})
+	src := &source{data: data, gate: gate, gateAt: chunkSize}
+	d := digest.FromBytes(data)
+	f, _ := m.Start(d, src.open)
+	f.Release() // the client went away; the download goes on
+	drained := make(chan error, 1)
+	go func() { drained <- m.Drain(context.Background()) }()
+	select {
+	case err := <-drained:
+		t.Fatalf("Drain returned (%v) while a download was running", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(gate)
+	if err := <-drained; err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !bytes.Equal(c.paths[d], data) {
+		t.Fatal("Drain returned before the commit")
+	}
+}
+
+// TestDrainCancelsOnDeadline: when the shutdown budget runs out, Drain
+// cancels the downloads, waits for them to stop, and nothing is committed
+// or left in the temporary directory.
+func TestDrainCancelsOnDeadline(t *testing.T) {
+	dir := t.TempDir()
+	m := New(Options{Dir: dir, IdleTimeout: time.Minute})
+	var commits atomic.Int32
+	commit := func(context.Context, digest.Digest, int64, string) error { commits.Add(1); return nil }
+	data := randomBytes(t, 2*chunkSize)
+	block := make(chan struct{})
+	defer close(block)
+	src := &source{data: data, gate: block, gateAt: chunkSize}
+	f, _ := m.Start(digest.FromBytes(data), func(ctx context.Context, off int64) (Body, error) {
+		b, err := src.open(ctx, off)
+		b.R = io.NopCloser(&ctxReader{ctx: ctx, r: b.R})
+		return b, err
+	}, commit)
+	f.Release()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := m.Drain(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Drain = %v, want deadline exceeded", err)
+	}
+	if m.Active() != 0 || commits.Load() != 0 {
+		t.Fatalf("after Drain: %d active, %d commits", m.Active(), commits.Load())
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
+		t.Fatalf("temporary files left behind: %v", left)
+	}
 }

@@ -134,8 +134,7 @@ func (m *Manager) startUncached(d digest.Digest, open OpenFunc, commit CommitFun
 	f := &Fill{m: m, digest: d, size: -1, ready: make(chan struct{}), changed: make(chan struct{})}
 	f.pass.on = true
 	f.refs.Store(2) // the caller and the download itself
-	m.active.Add(1)
-	go f.run(open, commit)
+	m.spawn(f, open, commit)
 	return f
 }
 

@@ -111,7 +111,9 @@ func follow(m *fullDisk, d digest.Digest, src *source, delay time.Duration) ([]b
 		n, err := r.Read(buf)
 		out.Write(buf[:n])
 		if err == io.EOF {
-			return out.Bytes(), nil
+			// The reader ends once the bytes are verified; let the
+			// download finish (commit or not) before looking at it.
+			return out.Bytes(), f.Wait(context.Background())
 		}
 		if err != nil {
 			return out.Bytes(), err

@@ -17,6 +17,8 @@ package mirror
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -128,8 +130,16 @@ func New(opts Options) *Mirror {
 	return m
 }
 
-// Close flushes pending access times.
-func (m *Mirror) Close(ctx context.Context) error { return m.access.Flush(ctx) }
+// Close waits for the downloads in progress to commit, cancelling those
+// still running when ctx ends, then flushes pending access times. Nothing
+// writes to the store or its temporary directory after Close returns.
+func (m *Mirror) Close(ctx context.Context) error {
+	derr := m.fills.Drain(ctx)
+	if derr != nil {
+		derr = fmt.Errorf("downloads cancelled at shutdown: %w", derr)
+	}
+	return errors.Join(derr, m.access.Flush(context.WithoutCancel(ctx)))
+}
 
 // RunBackground flushes access times periodically until ctx ends.
 func (m *Mirror) RunBackground(ctx context.Context, every time.Duration) {

@@ -262,6 +262,7 @@ func TestDenyListCoversCachedContent(t *testing.T) {
 // storeHas reports whether the mirror's store holds d.
 func storeHas(t *testing.T, e *env, d string) bool {
 	t.Helper()
+	e.settle()
 	_, err := e.app.Store.Stat(context.Background(), digestOf(t, d))
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		t.Fatal(err)

@@ -48,6 +48,7 @@ func blobsOf(t *testing.T, img v1.Image) []digest.Digest {
 }
 
 func (e *env) cached(d digest.Digest) bool {
+	e.settle()
 	_, err := e.app.Store.Stat(context.Background(), d)
 	return err == nil
 }

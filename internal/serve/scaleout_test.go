@@ -170,6 +170,8 @@ func TestScaleOutRedisDown(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	settle(t, a.app)
+	settle(t, b.app)
 	for _, h := range imageBlobs(t, fresh) {
 		if _, err := a.app.Store.Stat(context.Background(), digest.Digest(h.String())); err != nil {
 			t.Errorf("new blob %s not in the shared store: %v", h, err)

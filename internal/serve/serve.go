@@ -167,7 +167,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, o options,
 	return app, nil
 }
 
-// Close flushes and closes the stores.
+// Close lets downloads in progress finish (cancelling them when ctx ends),
+// then flushes and closes the stores.
 func (a *App) Close(ctx context.Context) error {
 	return errors.Join(a.Mirror.Close(ctx), closeBackends(a.Meta, a.Coord))
 }
@@ -220,13 +221,10 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	stopRedirect(sctx)
-	// Downloads run detached from requests; give the ones in progress the
-	// rest of the shutdown budget to commit.
-	for a.Mirror.Fills().Active() > 0 && sctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond)
-	}
 	stopLC()
-	if cerr := a.Close(context.Background()); cerr != nil {
+	// Downloads run detached from requests; Close gives the ones in progress
+	// the rest of the shutdown budget to commit.
+	if cerr := a.Close(sctx); cerr != nil {
 		a.Log.Warn("closing stores", "err", cerr)
 	}
 	if errors.Is(err, http.ErrServerClosed) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -78,8 +79,26 @@ func (e *env) stop() {
 	}
 	e.srv.Close()
 	e.cancel()
-	_ = e.app.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = e.app.Close(ctx)
 	e.srv = nil
+}
+
+// settle waits for the mirror's downloads to commit: a client has its last
+// byte once the digest is verified, a moment before the blob is in the store.
+func (e *env) settle() {
+	e.t.Helper()
+	settle(e.t, e.app)
+}
+
+func settle(t testing.TB, app *App) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := app.Mirror.Fills().Drain(ctx); err != nil {
+		t.Fatalf("downloads still running after 30 s: %v", err)
+	}
 }
 
 // restart stops the mirror and builds it again on the same data directory.
@@ -135,6 +154,7 @@ func (e *env) pull(ref string, platform string) v1.Hash {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.settle()
 	return d
 }
 
