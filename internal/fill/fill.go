@@ -222,7 +222,7 @@ type Fill struct {
 	verified bool
 	done     bool
 	err      error
-	changed chan struct{} // closed and replaced whenever written/done changes
+	changed  chan struct{} // closed and replaced whenever written/done changes
 }
 
 // Ready waits until the upstream has answered. It returns the upstream's
