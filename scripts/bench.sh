@@ -13,6 +13,7 @@
 #   PEERS="direct regmirror registry-proxy nginx-cache"   which servers to measure
 #                   (nginx static is always measured for W2; targets need direct and nginx-cache)
 #   REPEAT=15       W2 single-GET rounds (the median counts: one GET is noisy)
+#   W1_ROUNDS=3     cold pulls per server (the median round counts)
 #   BENCH_DIR=/tmp/regmirror-bench   scratch (several GiB; wiped at start, data removed at end)
 #   BASE_PORT=5850 (5880 with --ci)  ports BASE..BASE+13 on 127.0.0.1
 #   KEEP=1          keep BENCH_DIR's data at the end
@@ -51,6 +52,7 @@ CLIENTS=${CLIENTS:-32}
 CONNS=${CONNS:-64}
 W4_SECONDS=${W4_SECONDS:-10}
 REPEAT=${REPEAT:-15}
+W1_ROUNDS=${W1_ROUNDS:-3}
 REPO=library/bench
 
 P_UP=$BASE_PORT
@@ -255,12 +257,19 @@ run_full() {
 
   local peers
   read -r -a peers <<<"${PEERS:-direct regmirror registry-proxy nginx-cache}"
-  local at=()
+  local at=() r
+  # W1: one cold pull is noisy, so W1_ROUNDS of them per server, the servers
+  # taking turns; the report keeps each server's median round.
+  for r in $(seq "$W1_ROUNDS"); do
+    for p in "${peers[@]}"; do
+      say "W1 cold pull, round $r of $W1_ROUNDS: $p"
+      fresh "$p"
+      LG pull -registry "$(url "$p")" -repo "$REPO" -ref latest -peer "$p" -w W1 -round "$r" -out "$RES" >/dev/null
+      LG transfers -shaper "http://127.0.0.1:${SHAPER_PORT[$p]}" -digest "$BIG_DIGEST" -reset -peer "$p" -w W1 -round "$r" -out "$RES" >/dev/null
+    done
+  done
   for p in "${peers[@]}"; do
-    say "W1 cold pull, then W2 warm pull: $p"
-    fresh "$p"
-    LG pull -registry "$(url "$p")" -repo "$REPO" -ref latest -peer "$p" -w W1 -out "$RES" >/dev/null
-    LG transfers -shaper "http://127.0.0.1:${SHAPER_PORT[$p]}" -digest "$BIG_DIGEST" -reset -peer "$p" -w W1 -out "$RES" >/dev/null
+    say "W2 warm pull: $p"
     LG pull -registry "$(url "$p")" -repo "$REPO" -ref latest -peer "$p" -w W2 -out "$RES" >/dev/null
     LG transfers -shaper "http://127.0.0.1:${SHAPER_PORT[$p]}" -reset -peer "$p" -w W2 -out "$RES" >/dev/null
     at+=(-at "$p=$(url "$p")/v2/$REPO/blobs/$BIG_DIGEST")
@@ -300,7 +309,7 @@ run_full() {
   echo "regmirror benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(go version | cut -d' ' -f3)," \
     "docker-registry $(docker-registry --version | awk '{print $3}'), $(nginx -v 2>&1 | cut -d' ' -f3)"
   echo "load average (1/5/15 min) before: $LOAD_START, after: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "image: $big_label + 10 × 1 MiB layers (OCI index → manifest); shaping: $shape_note; W3: $CLIENTS clients; W4: $CONNS connections × ${W4_SECONDS}s"
+  echo "image: $big_label + 10 × 1 MiB layers (OCI index → manifest); shaping: $shape_note; W1: median of $W1_ROUNDS cold pulls; W3: $CLIENTS clients; W4: $CONNS connections × ${W4_SECONDS}s"
   echo
   LG report -in "$RES" -big "$big_label" -clients "$CLIENTS" -conns "$CONNS"
   say "results: $RES, logs: $BENCH_DIR/logs"

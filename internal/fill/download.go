@@ -7,13 +7,83 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // chunkSize is how much is written to the file before followers are woken.
 // Small enough for a quick first byte, large enough to keep wake-ups rare.
 const chunkSize = 256 << 10
 
+// hashBuffers is how many chunks a download has: one being read from the
+// upstream and written to the file while the others wait to be hashed.
+const hashBuffers = 3
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// hasher computes a download's digest on a goroutine of its own, so that
+// hashing one chunk overlaps reading and writing the next: on a fast
+// upstream the download is bound by the slower of the two, not their sum.
+// Chunks go round between the download (buffer, write) and the hasher in
+// order, hashBuffers of them.
+type hasher struct {
+	d      digest.Digest
+	free   chan *[]byte
+	queue  chan []byte
+	done   chan struct{}
+	sum    []byte
+	closed bool
+}
+
+func startHasher(d digest.Digest) *hasher {
+	h := &hasher{d: d, free: make(chan *[]byte, hashBuffers), queue: make(chan []byte, hashBuffers), done: make(chan struct{})}
+	for range hashBuffers {
+		h.free <- bufPool.Get().(*[]byte)
+	}
+	go func() {
+		defer close(h.done)
+		w := d.Algorithm().Hash()
+		for b := range h.queue {
+			w.Write(b)
+			b = b[:cap(b)]
+			h.free <- &b
+		}
+		h.sum = w.Sum(nil)
+	}()
+	return h
+}
+
+// buffer returns a free chunk, waiting for the hasher if none is.
+func (h *hasher) buffer() []byte { return *<-h.free }
+
+// write queues b, a chunk from buffer, for hashing (b may be empty).
+func (h *hasher) write(b []byte) { h.queue <- b }
+
+// stop ends the hasher and returns its chunks to the pool; idempotent.
+// Only the download's goroutine calls it.
+func (h *hasher) stop() {
+	if h.closed {
+		return
+	}
+	h.closed = true
+	close(h.queue)
+	<-h.done
+	// A chunk the download held when it failed is left to the collector.
+	for {
+		select {
+		case b := <-h.free:
+			bufPool.Put(b)
+		default:
+			return
+		}
+	}
+}
+
+// matches reports whether everything written hashes to the digest.
+func (h *hasher) matches() bool {
+	h.stop()
+	return h.d.Algorithm().Encode(h.sum) == h.d.Encoded()
+}
 
 // run performs the download: open upstream, write to a temporary file while
 // hashing, resume once on a broken transfer when the upstream serves ranges,
@@ -90,12 +160,11 @@ func (f *Fill) download(ctx context.Context, cancel context.CancelFunc, open Ope
 	})
 	defer watchdog.Stop()
 
-	hasher := f.digest.Algorithm().Hash()
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	hash := startHasher(f.digest)
+	defer hash.stop()
 	resumed := false
 	for {
+		buf := hash.buffer()
 		n, rerr := io.ReadFull(body.R, buf)
 		if n > 0 {
 			watchdog.Reset(f.m.opts.IdleTimeout)
@@ -107,9 +176,9 @@ func (f *Fill) download(ctx context.Context, cancel context.CancelFunc, open Ope
 				body.R.Close()
 				return werr
 			}
-			hasher.Write(buf[:n])
 			f.progress(int64(n))
 		}
+		hash.write(buf[:n]) // hands buf over
 		if rerr == nil {
 			continue
 		}
@@ -146,8 +215,7 @@ func (f *Fill) download(ctx context.Context, cancel context.CancelFunc, open Ope
 	if f.size >= 0 && f.written != f.size {
 		return f.errorf("got %d of %d bytes: %w", f.written, f.size, ErrDigestMismatch)
 	}
-	sum := hasher.Sum(nil)
-	if f.digest.Algorithm().Encode(sum) != f.digest.Encoded() {
+	if !hash.matches() {
 		return f.errorf("%w", ErrDigestMismatch)
 	}
 	// The bytes are right: followers may have the last one now, and need

@@ -62,6 +62,7 @@ func run(args []string, stdout io.Writer) error {
 // labels are the flags every measuring subcommand shares.
 type labels struct {
 	peer, workload, out string
+	round               int
 }
 
 func addLabels(fs *flag.FlagSet) *labels {
@@ -69,6 +70,7 @@ func addLabels(fs *flag.FlagSet) *labels {
 	fs.StringVar(&l.peer, "peer", "", "label: which server was measured (regmirror, direct, ...)")
 	fs.StringVar(&l.workload, "w", "", "label: which workload (W1, W2, ...)")
 	fs.StringVar(&l.out, "out", "", "also append the JSON line to this file")
+	fs.IntVar(&l.round, "round", 0, "label: which round of a repeated workload (the report keeps the median round)")
 	return l
 }
 
@@ -79,6 +81,7 @@ func (l *labels) emit(stdout io.Writer, r Result) error {
 		r.Peer = l.peer
 	}
 	r.Workload = l.workload
+	r.Round = l.round
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -106,6 +109,7 @@ type Result struct {
 	Kind     string `json:"kind"` // push, pull, blob, manifest, transfers, rss
 	Peer     string `json:"peer,omitempty"`
 	Workload string `json:"w,omitempty"`
+	Round    int    `json:"round,omitempty"` // of a repeated workload: see medianRounds
 	Errors   int    `json:"errors"`
 	Error    string `json:"error,omitempty"` // the first error, for the log
 

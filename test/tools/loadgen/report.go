@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"sort"
 	"strings"
 )
 
@@ -32,8 +34,11 @@ func (rs results) get(w, peer, kind string) (Result, bool) {
 }
 
 // readResults parses JSON lines; a later line with the same labels wins.
+// Lines of a repeated workload (round > 0) are reduced to the median round:
+// see medianRounds.
 func readResults(r io.Reader) (results, error) {
 	rs := results{}
+	rounds := map[string]map[int][]Result{} // workload|peer → round → lines
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -45,9 +50,51 @@ func readResults(r io.Reader) (results, error) {
 		if err := json.Unmarshal([]byte(line), &res); err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
+		if res.Round > 0 {
+			g := res.Workload + "|" + res.Peer
+			if rounds[g] == nil {
+				rounds[g] = map[int][]Result{}
+			}
+			rounds[g][res.Round] = append(rounds[g][res.Round], res)
+			continue
+		}
 		rs[key(res.Workload, res.Peer, res.Kind)] = res
 	}
+	for _, byRound := range rounds {
+		for _, res := range medianRound(byRound) {
+			rs[key(res.Workload, res.Peer, res.Kind)] = res
+		}
+	}
 	return rs, sc.Err()
+}
+
+// medianRound picks, of a peer's rounds of one workload, the round whose
+// pull took the median time (the lower one of an even count), and returns
+// all of that round's lines, so that figures measured together (a pull and
+// the upstream transfer it caused) stay together. A round whose pull
+// failed sorts last.
+func medianRound(byRound map[int][]Result) []Result {
+	type cand struct {
+		round int
+		ms    float64
+	}
+	var cs []cand
+	for n, lines := range byRound {
+		c := cand{round: n, ms: math.Inf(1)}
+		for _, l := range lines {
+			if l.Kind == "pull" && l.Errors == 0 {
+				c.ms = l.TotalMS
+			}
+		}
+		cs = append(cs, c)
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].ms != cs[j].ms {
+			return cs[i].ms < cs[j].ms
+		}
+		return cs[i].round < cs[j].round
+	})
+	return byRound[cs[(len(cs)-1)/2].round]
 }
 
 func readResultsFile(path string) (results, error) {

@@ -135,3 +135,32 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestRoundsReduceToTheMedianRound: of three cold pulls the report keeps
+// the median one, with the upstream transfer of that same round.
+func TestRoundsReduceToTheMedianRound(t *testing.T) {
+	p := writeLines(t,
+		Result{Kind: "pull", Peer: "regmirror", Workload: "W1", Round: 1, TotalMS: 900},
+		Result{Kind: "transfers", Peer: "regmirror", Workload: "W1", Round: 1, BlobGets: 1, UpEndNS: 1},
+		Result{Kind: "pull", Peer: "regmirror", Workload: "W1", Round: 2, TotalMS: 500},
+		Result{Kind: "transfers", Peer: "regmirror", Workload: "W1", Round: 2, BlobGets: 1, UpEndNS: 2},
+		Result{Kind: "pull", Peer: "regmirror", Workload: "W1", Round: 3, TotalMS: 700},
+		Result{Kind: "transfers", Peer: "regmirror", Workload: "W1", Round: 3, BlobGets: 1, UpEndNS: 3},
+		// A failed round sorts last, whatever its time.
+		Result{Kind: "pull", Peer: "direct", Workload: "W1", Round: 1, TotalMS: 10, Errors: 1},
+		Result{Kind: "pull", Peer: "direct", Workload: "W1", Round: 2, TotalMS: 300},
+		Result{Kind: "pull", Peer: "direct", Workload: "W1", Round: 3, TotalMS: 400},
+	)
+	rs, err := readResultsFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, _ := rs.get("W1", "regmirror", "pull")
+	tr, _ := rs.get("W1", "regmirror", "transfers")
+	if pl.TotalMS != 700 || tr.UpEndNS != 3 {
+		t.Errorf("regmirror: pull %v ms with transfer of round %d, want 700 ms and round 3", pl.TotalMS, tr.UpEndNS)
+	}
+	if d, _ := rs.get("W1", "direct", "pull"); d.TotalMS != 400 {
+		t.Errorf("direct: %v ms, want 400 (the failed round sorts last)", d.TotalMS)
+	}
+}
