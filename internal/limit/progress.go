@@ -12,11 +12,15 @@ import (
 const DefaultStallTimeout = 60 * time.Second
 
 // Progress chunks: each gets a fresh deadline. Smaller chunks tolerate
-// slower clients (a client must take a chunk within the stall timeout);
-// file chunks are larger so that sendfile stays efficient.
+// slower clients (a client must take a chunk within the stall timeout).
+// File chunks start at progressFileChunk and grow, up to maxFileChunk,
+// while the client takes each one in under stall/256: few sendfile calls
+// for a fast client, and a client is only cut off if it slows down by more
+// than that factor at once, or stops.
 const (
 	progressWriteChunk = 64 << 10
 	progressFileChunk  = 256 << 10
+	maxFileChunk       = 16 << 20
 )
 
 // WriteProgress returns middleware that drops clients which stop reading.
@@ -54,6 +58,7 @@ type progressWriter struct {
 	stall time.Duration
 	ok    bool      // false once the writer turned out not to support deadlines
 	last  time.Time // when the deadline was last moved
+	chunk int64     // the next file chunk; 0 means progressFileChunk
 }
 
 // extend moves the deadline to stall from now. It skips the system work
@@ -103,14 +108,21 @@ func (p *progressWriter) ReadFrom(r io.Reader) (int64, error) {
 	if limited {
 		src, remain = outer.R, outer.N
 	}
+	if p.chunk == 0 {
+		p.chunk = progressFileChunk
+	}
 	var total int64
 	for remain != 0 {
-		n := int64(progressFileChunk)
+		n := p.chunk
 		if remain > 0 {
 			n = min(n, remain)
 		}
 		p.extend()
+		start := time.Now()
 		got, err := io.Copy(p.ResponseWriter, &io.LimitedReader{R: src, N: n})
+		if got == p.chunk && p.chunk < maxFileChunk && time.Since(start) < p.stall/256 {
+			p.chunk *= 2
+		}
 		total += got
 		if remain > 0 {
 			remain -= got

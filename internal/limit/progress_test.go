@@ -93,10 +93,16 @@ func TestWriteProgressKeepsSlowReaders(t *testing.T) {
 type readFromRecorder struct {
 	*httptest.ResponseRecorder
 	readers []io.Reader
+	sizes   []int64       // each LimitedReader's N when handed over
+	delay   time.Duration // a slow client: each call takes this long
 }
 
 func (r *readFromRecorder) ReadFrom(src io.Reader) (int64, error) {
 	r.readers = append(r.readers, src)
+	if l, ok := src.(*io.LimitedReader); ok {
+		r.sizes = append(r.sizes, l.N)
+	}
+	time.Sleep(r.delay)
 	return io.Copy(r.ResponseRecorder, src)
 }
 
@@ -114,7 +120,8 @@ func TestWriteProgressReadFromKeepsFiles(t *testing.T) {
 	}
 	defer f.Close()
 	rec := &readFromRecorder{ResponseRecorder: httptest.NewRecorder()}
-	pw := &progressWriter{ResponseWriter: rec, rc: http.NewResponseController(rec), stall: time.Second, ok: true}
+	// stall/256 is 14 s here: every chunk counts as fast.
+	pw := &progressWriter{ResponseWriter: rec, rc: http.NewResponseController(rec), stall: time.Hour, ok: true}
 	// http.ServeContent hands over an io.LimitedReader around the file.
 	lr := &io.LimitedReader{R: f, N: size - 100}
 	n, err := pw.ReadFrom(lr)
@@ -124,14 +131,29 @@ func TestWriteProgressReadFromKeepsFiles(t *testing.T) {
 	if !bytes.Equal(rec.Body.Bytes(), data[:size-100]) {
 		t.Fatal("bytes differ")
 	}
-	if len(rec.readers) != 4 {
-		t.Fatalf("%d chunks, want 4", len(rec.readers))
+	// A fast client: the chunks double (256 KiB, 512 KiB, the rest).
+	if len(rec.readers) != 3 || rec.sizes[0] != progressFileChunk || rec.sizes[1] != 2*progressFileChunk {
+		t.Fatalf("chunks %v, want %d, %d and the rest", rec.sizes, progressFileChunk, 2*progressFileChunk)
 	}
 	for _, r := range rec.readers {
 		l, ok := r.(*io.LimitedReader)
 		if !ok || l.R != f {
 			t.Fatalf("chunk reader %T is not a LimitedReader over the file: sendfile would be lost", r)
 		}
+	}
+
+	// A slow client (each chunk takes longer than stall/256): the chunks
+	// stay small, so each one fits well within the stall timeout.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	slow := &readFromRecorder{ResponseRecorder: httptest.NewRecorder(), delay: 10 * time.Millisecond}
+	pw = &progressWriter{ResponseWriter: slow, rc: http.NewResponseController(slow), stall: time.Second, ok: true}
+	if n, err := pw.ReadFrom(&io.LimitedReader{R: f, N: size}); err != nil || n != size {
+		t.Fatalf("slow ReadFrom = %d, %v", n, err)
+	}
+	if len(slow.sizes) != 4 || slow.sizes[0] != progressFileChunk || slow.sizes[2] != progressFileChunk {
+		t.Fatalf("slow client's chunks %v, want 3 of %d and the rest", slow.sizes, progressFileChunk)
 	}
 	// A reader of unknown length is copied to its end.
 	rec2 := &readFromRecorder{ResponseRecorder: httptest.NewRecorder()}
