@@ -36,7 +36,7 @@ func (l *Logger) Access(a Access) {
 	now := time.Now()
 	if l.json {
 		b = append(b, `{"time":"`...)
-		b = now.AppendFormat(b, time.RFC3339Nano)
+		b = l.stamps.appendNano(b, now)
 		b = append(b, `","level":"INFO","msg":"request","client":`...)
 		b = appendJSON(b, a.Client)
 		b = append(b, `,"method":`...)
@@ -56,7 +56,7 @@ func (l *Logger) Access(a Access) {
 		b = append(b, "}\n"...)
 	} else {
 		b = append(b, "time="...)
-		b = now.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+		b = l.stamps.appendMillis(b, now)
 		b = append(b, " level=INFO msg=request client="...)
 		b = appendText(b, a.Client)
 		b = append(b, " method="...)
@@ -68,7 +68,7 @@ func (l *Logger) Access(a Access) {
 		b = append(b, " bytes="...)
 		b = strconv.AppendInt(b, a.Bytes, 10)
 		b = append(b, " duration="...)
-		b = append(b, a.Duration.String()...)
+		b = appendDuration(b, a.Duration)
 		b = append(b, " upstream="...)
 		b = appendText(b, a.Upstream)
 		b = append(b, " cache="...)

@@ -20,8 +20,9 @@ const flushEvery = 200 * time.Millisecond
 // Logger is a *slog.Logger with its buffered writer.
 type Logger struct {
 	*slog.Logger
-	w    *bufferedWriter
-	json bool
+	w      *bufferedWriter
+	json   bool
+	stamps stamps // access-log timestamps, formatted once a second
 }
 
 // New returns a logger writing to w in the configured format and level.
