@@ -41,9 +41,11 @@ func WriteProgress(stall time.Duration) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Every write through pw moves the deadline first, so one left
+			// by the previous response on the connection never applies.
 			pw := &progressWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: stall, ok: true}
-			pw.extend()
-			// After the handler, net/http flushes what is buffered: that
+			// After the handler, net/http flushes what is buffered (or
+			// writes the headers of a handler that wrote nothing): that
 			// write gets a deadline too.
 			defer pw.extend()
 			next.ServeHTTP(pw, r)

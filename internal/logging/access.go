@@ -19,6 +19,8 @@ type Access struct {
 	Duration time.Duration
 	Upstream string
 	Cache    string
+	// Time is when the request ended; zero means now.
+	Time time.Time
 }
 
 var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -33,7 +35,10 @@ func (l *Logger) Access(a Access) {
 	}
 	bp := linePool.Get().(*[]byte)
 	b := (*bp)[:0]
-	now := time.Now()
+	now := a.Time
+	if now.IsZero() {
+		now = time.Now()
+	}
 	if l.json {
 		b = append(b, `{"time":"`...)
 		b = l.stamps.appendNano(b, now)

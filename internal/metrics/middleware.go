@@ -142,6 +142,7 @@ type Request struct {
 	Status   int
 	Bytes    int64
 	Duration time.Duration
+	End      time.Time
 }
 
 // Middleware records every request that passes through it: count by
@@ -160,7 +161,7 @@ func (m *Metrics) Middleware(next http.Handler, hooks ...func(Request, http.Head
 			m.httpInFlight.Dec()
 			end := m.record(r, rw, start)
 			for _, h := range hooks {
-				h(Request{Request: r, Status: rw.status, Bytes: rw.bytes, Duration: end.Sub(start)}, rw.Header())
+				h(Request{Request: r, Status: rw.status, Bytes: rw.bytes, Duration: end.Sub(start), End: end}, rw.Header())
 			}
 		}()
 		next.ServeHTTP(rw, r)

@@ -89,10 +89,10 @@ func (m *Mirror) manifestByTag(ctx context.Context, name, ns, tag string) (*Mani
 	}
 
 	entry, ok := m.cachedTag(ctx, key)
-	if ok && m.now().Sub(entry.CheckedAt) < m.opts.TagTTL {
+	if now := m.now(); ok && now.Sub(entry.CheckedAt) < m.opts.TagTTL {
 		if mf, found := m.cachedManifest(ctx, entry.Digest); found {
 			mf.Upstream, mf.Cache = t.Upstream, Hit
-			m.access.touch(entry.Digest, m.now())
+			m.access.touch(entry.Digest, now)
 			return mf, nil
 		}
 	}

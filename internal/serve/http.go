@@ -93,7 +93,7 @@ func accessLog(write func(logging.Access)) func(metrics.Request, http.Header) {
 	return func(r metrics.Request, h http.Header) {
 		write(logging.Access{
 			Client: r.RemoteAddr, Method: r.Method, Path: r.URL.RequestURI(),
-			Status: r.Status, Bytes: r.Bytes, Duration: r.Duration,
+			Status: r.Status, Bytes: r.Bytes, Duration: r.Duration, Time: r.End,
 			Upstream: h.Get(registry.HeaderUpstream), Cache: h.Get(registry.HeaderCache),
 		})
 	}
