@@ -5,7 +5,7 @@
 #   scripts/test.sh vet unit fuzz e2e bench   # or any of these stages
 #
 #   deps  scripts/install-deps.sh (always first; SKIP_DEPS=1 skips it)
-#   vet   go vet ./...                                       1 check
+#   vet   go vet ./... and gofmt -l .                        2 checks
 #   unit  go test [-race] ./...                              1 check per package with tests
 #   fuzz  go test -run=^$ -fuzz=^FuzzX$ -fuzztime=20000x PKG 1 check per Fuzz target
 #   e2e   go build bin/regmirror, then test/e2e/*.sh         1 check for the build,
@@ -45,13 +45,22 @@ tally() {
 }
 
 stage_vet() {
-  local t0=$SECONDS
-  say "go vet ./..."
+  local t0=$SECONDS pass=0 fail=0 unformatted
+  say "go vet ./... and gofmt -l ."
   if go vet ./... 2>&1 | tee "$LOGS/vet.log"; then
-    tally vet 1 0 $((SECONDS - t0))
+    pass=$((pass + 1))
   else
-    tally vet 0 1 $((SECONDS - t0))
+    fail=$((fail + 1))
   fi
+  unformatted=$(gofmt -l . 2>&1)
+  if [ -z "$unformatted" ]; then
+    pass=$((pass + 1))
+  else
+    echo "not gofmt-formatted:"
+    echo "$unformatted"
+    fail=$((fail + 1))
+  fi
+  tally vet "$pass" "$fail" $((SECONDS - t0))
 }
 
 race_flag() {
