@@ -113,7 +113,6 @@ func (f *Fill) run(open OpenFunc, commit CommitFunc) {
 	// Leave the map before waking followers: a request that arrives after
 	// this point finds the committed object in the store (or starts afresh).
 	m.detach(f)
-	m.active.Add(-1)
 
 	select {
 	case <-f.ready:

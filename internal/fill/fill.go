@@ -78,12 +78,11 @@ type Manager struct {
 	mu    sync.Mutex
 	fills map[digest.Digest]*Fill
 
-	active  atomic.Int64 // downloads running
 	waiters atomic.Int64 // followers attached to a running download beyond its first
 
-	// running counts download goroutines for Drain; idle is closed when it
-	// drops to zero. base is the parent of every download's context,
-	// cancelled when Drain gives up waiting.
+	// running counts download goroutines (Active, Drain); idle is closed
+	// when it drops to zero. base is the parent of every download's
+	// context, cancelled when Drain gives up waiting.
 	runMu      sync.Mutex
 	running    int
 	idle       chan struct{}
@@ -145,7 +144,6 @@ func (m *Manager) idleCh() <-chan struct{} {
 
 // spawn runs f's download on its own goroutine, counted for Drain.
 func (m *Manager) spawn(f *Fill, open OpenFunc, commit CommitFunc) {
-	m.active.Add(1)
 	m.runMu.Lock()
 	m.running++
 	m.runMu.Unlock()
@@ -166,7 +164,11 @@ func (m *Manager) exited() {
 }
 
 // Active returns the number of downloads in progress.
-func (m *Manager) Active() int64 { return m.active.Load() }
+func (m *Manager) Active() int64 {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	return int64(m.running)
+}
 
 // Waiters returns how many requests are following a download they did not start.
 func (m *Manager) Waiters() int64 { return m.waiters.Load() }
