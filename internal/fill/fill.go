@@ -89,8 +89,9 @@ type Manager struct {
 	base       context.Context
 	cancelBase context.CancelFunc
 
-	disk       diskState // whether the disk is full (passthrough.go)
-	createTemp func(dir string) (tempFile, error)
+	disk        diskState // whether the disk is full (passthrough.go)
+	createTemp  func(dir string) (tempFile, error)
+	hashBuffers int // chunks per download (download.go)
 }
 
 // New returns a Manager.
@@ -104,7 +105,7 @@ func New(opts Options) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{opts: opts, fills: make(map[digest.Digest]*Fill), createTemp: createTempFile}
+	m := &Manager{opts: opts, fills: make(map[digest.Digest]*Fill), createTemp: createTempFile, hashBuffers: hashBuffers}
 	m.base, m.cancelBase = context.WithCancel(context.Background())
 	m.disk.now = time.Now
 	return m
