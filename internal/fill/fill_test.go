@@ -190,7 +190,10 @@ func TestLastByteBeforeCommit(t *testing.T) {
 	}
 	src := &source{data: data}
 	f, _ := m.Start(d, src.open, commit)
-	got, err := readAll(context.Background(), f, 0, -1)
+	// Were the last byte held until the commit, this read would time out.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := readAll(ctx, f, 0, -1)
 	f.Release()
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read: err=%v, %d bytes", err, len(got))
